@@ -1,0 +1,1 @@
+"""Entities, ids, errors, names and configuration: the leaf layer, importing nothing of loopml."""

@@ -1,0 +1,93 @@
+"""Where the workspace is and which backends it uses, resolved from folders and environment.
+
+Resolution order: explicit arguments, then environment (LOOPML_STORE_URI, LOOPML_ARTIFACT_URI,
+LOOPML_SERVER_URI, LOOPML_TOKEN), then the nearest `.loopml/` folder walking up from the current
+directory, like git finds `.git/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from loopml.core.errors import InvalidArgumentError, WorkspaceNotFoundError
+
+WORKSPACE_DIR = ".loopml"
+DB_FILE = "loopml.db"
+ARTIFACTS_DIR = "artifacts"
+DEFAULT_HEARTBEAT_TIMEOUT = 120.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkspaceConfig:
+    root: Path | None
+    store_uri: str
+    artifact_uri: str
+    server_uri: str | None = None
+    token: str | None = None
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
+
+
+def find_workspace_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` that holds a `.loopml/` folder."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / WORKSPACE_DIR).is_dir():
+            return folder
+    return None
+
+
+def sqlite_uri(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def default_uris(root: Path) -> tuple[str, str]:
+    meta = root / WORKSPACE_DIR
+    return sqlite_uri(meta / DB_FILE), (meta / ARTIFACTS_DIR).resolve().as_uri()
+
+
+def resolve_config(
+    cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> WorkspaceConfig:
+    """Resolve the workspace for `cwd` (default: the current directory) and `env`."""
+    env = os.environ if env is None else env
+    root = find_workspace_root(cwd or Path.cwd())
+    store_uri = env.get("LOOPML_STORE_URI") or None
+    artifact_uri = env.get("LOOPML_ARTIFACT_URI") or None
+    server_uri = env.get("LOOPML_SERVER_URI") or None
+    if root is not None:
+        default_store, default_artifacts = default_uris(root)
+        store_uri = store_uri or default_store
+        artifact_uri = artifact_uri or default_artifacts
+    if store_uri is None and server_uri is None:
+        raise WorkspaceNotFoundError(
+            f"no loopml workspace at or above {cwd or Path.cwd()}: run `loopml init` there, "
+            "or set LOOPML_STORE_URI"
+        )
+    if store_uri is not None and artifact_uri is None:
+        raise WorkspaceNotFoundError(
+            "LOOPML_STORE_URI is set but no artifact location is known: set LOOPML_ARTIFACT_URI"
+        )
+    return WorkspaceConfig(
+        root=root,
+        store_uri=store_uri or server_uri or "",
+        artifact_uri=artifact_uri or "",
+        server_uri=server_uri,
+        token=env.get("LOOPML_TOKEN") or None,
+        heartbeat_timeout=_heartbeat_timeout(env),
+    )
+
+
+def _heartbeat_timeout(env: Mapping[str, str]) -> float:
+    raw = env.get("LOOPML_HEARTBEAT_TIMEOUT")
+    if not raw:
+        return DEFAULT_HEARTBEAT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidArgumentError(f"LOOPML_HEARTBEAT_TIMEOUT must be seconds, got {raw!r}") from None
+    if value <= 0:
+        raise InvalidArgumentError(f"LOOPML_HEARTBEAT_TIMEOUT must be positive, got {raw!r}")
+    return value

@@ -1,0 +1,122 @@
+"""The metadata store interfaces. Backends (SQL, the REST client) implement every method.
+
+The store is a composition of small interfaces (`store.projects`, `store.runs`, ...) rather
+than one class that grows a method per feature, so each backend and its conformance suite
+stay small and a later record kind adds an interface instead of widening this one.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+
+from loopml.core.entities import ArtifactRef, CodeVersion, Metric, Project, Run, RunInput, RunStatus
+
+
+class RunPage(list[Run]):
+    """A page of runs; `next_page_token` is None on the last page."""
+
+    next_page_token: str | None = None
+
+    def __init__(self, runs: Sequence[Run] = (), next_page_token: str | None = None) -> None:
+        super().__init__(runs)
+        self.next_page_token = next_page_token
+
+
+class ProjectStore(abc.ABC):
+    @abc.abstractmethod
+    def get_or_create(self, name: str) -> Project: ...
+
+    @abc.abstractmethod
+    def get(self, name: str) -> Project:
+        """Raise NotFoundError naming the project when it does not exist."""
+
+    @abc.abstractmethod
+    def list(self) -> list[Project]: ...
+
+
+class RunStore(abc.ABC):
+    @abc.abstractmethod
+    def create(
+        self,
+        project: str,
+        name: str | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
+        user: str | None = None,
+        parent_run_id: str | None = None,
+        code: CodeVersion | None = None,
+        python_version: str | None = None,
+        env_digest: str | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        """Create a RUNNING run, creating its project on first use."""
+
+    @abc.abstractmethod
+    def get(self, run_id: str) -> Run:
+        """Raise NotFoundError naming the id when the run does not exist."""
+
+    @abc.abstractmethod
+    def set_status(self, run_id: str, status: RunStatus, error: str | None = None) -> Run:
+        """Record a terminal status (with its end time) or RUNNING again."""
+
+    @abc.abstractmethod
+    def heartbeat(self, run_ids: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def fail_stale(self, timeout_seconds: float) -> list[str]:
+        """Mark FAILED every RUNNING run whose heartbeat is older than the timeout."""
+
+    @abc.abstractmethod
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        """Params are write-once: the same value again is fine, another is a ConflictError."""
+
+    @abc.abstractmethod
+    def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None: ...
+
+    @abc.abstractmethod
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None: ...
+
+    @abc.abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric, by step then time."""
+
+    @abc.abstractmethod
+    def log_artifact(self, run_id: str, artifact: ArtifactRef) -> None:
+        """Record an artifact; logging a name again replaces what it points to."""
+
+    @abc.abstractmethod
+    def artifacts(self, run_id: str) -> list[ArtifactRef]: ...
+
+    @abc.abstractmethod
+    def get_artifact(self, run_id: str, name: str) -> ArtifactRef: ...
+
+    @abc.abstractmethod
+    def add_input(self, run_id: str, run_input: RunInput) -> None: ...
+
+    @abc.abstractmethod
+    def inputs(self, run_id: str) -> list[RunInput]: ...
+
+    @abc.abstractmethod
+    def search(
+        self,
+        projects: Sequence[str] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> RunPage:
+        """Runs matching a filter such as ``metrics.acc > 0.9 and params.C = '1.0'``."""
+
+
+class MetadataStore(abc.ABC):
+    """Every record interface of one backend, sharing its connection."""
+
+    projects: ProjectStore
+    runs: RunStore
+
+    @abc.abstractmethod
+    def close(self) -> None: ...

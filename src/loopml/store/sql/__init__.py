@@ -1,0 +1,1 @@
+"""SQL metadata store (SQLAlchemy 2 Core) for SQLite and PostgreSQL."""

@@ -1,0 +1,414 @@
+"""Runs, params, metrics, tags, artifacts and inputs in SQL."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from loopml.core.entities import (
+    ArtifactRef,
+    CodeVersion,
+    Metric,
+    Run,
+    RunInput,
+    RunStatus,
+    freeze,
+)
+from loopml.core.errors import ConflictError, NotFoundError
+from loopml.core.ids import ms_to_datetime, new_id, now_ms
+from loopml.store import filters
+from loopml.store.base import RunPage, RunStore
+from loopml.store.sql import schema as t
+from loopml.store.sql import search
+from loopml.store.sql.dialect import insert_ignore, upsert_latest_metrics
+from loopml.store.sql.engine import read, write
+from loopml.store.sql.projects import SqlProjectStore
+
+_RUN_COLUMNS = (*t.runs.c, t.projects.c.name.label("project_name"))
+
+
+def _metric_value(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _stored_value(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+class SqlRunStore(RunStore):
+    def __init__(self, engine: Engine, projects: SqlProjectStore) -> None:
+        self._engine = engine
+        self._projects = projects
+
+    # -- runs -------------------------------------------------------------------------------
+    def create(
+        self,
+        project: str,
+        name: str | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
+        user: str | None = None,
+        parent_run_id: str | None = None,
+        code: CodeVersion | None = None,
+        python_version: str | None = None,
+        env_digest: str | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        project_id = self._projects.get_or_create(project).id
+        run_id = run_id or new_id()
+        code = code or CodeVersion()
+        now = now_ms()
+        row = {
+            "id": run_id,
+            "project_id": project_id,
+            "name": name or f"run-{run_id[:8]}",
+            "status": RunStatus.RUNNING.value,
+            "start_ms": now,
+            "heartbeat_ms": now,
+            "user_name": user,
+            "parent_run_id": parent_run_id,
+            "code_commit": code.commit,
+            "code_diff_digest": code.diff_digest,
+            "code_repo": code.repo_root,
+            "python_version": python_version,
+            "env_digest": env_digest,
+        }
+
+        def work(conn: Connection) -> None:
+            conn.execute(t.runs.insert(), row)
+            if tags:
+                conn.execute(
+                    t.tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+                )
+
+        write(self._engine, work)
+        return self.get(run_id)
+
+    def get(self, run_id: str) -> Run:
+        def work(conn: Connection) -> Run:
+            runs = self._hydrate(conn, self._run_rows(conn, [run_id]))
+            if not runs:
+                raise NotFoundError(f"run {run_id!r} not found")
+            return runs[0]
+
+        return read(self._engine, work)
+
+    def _run_rows(self, conn: Connection, run_ids: Sequence[str]) -> list[sa.Row]:
+        query = (
+            sa.select(*_RUN_COLUMNS)
+            .join(t.projects, t.projects.c.id == t.runs.c.project_id)
+            .where(t.runs.c.id.in_(run_ids))
+        )
+        return list(conn.execute(query))
+
+    def _hydrate(self, conn: Connection, rows: Sequence[sa.Row]) -> list[Run]:
+        """Turn run rows into records with their params, latest metrics and tags (3 queries)."""
+        ids = [row.id for row in rows]
+        if not ids:
+            return []
+        params = _group(conn, t.params, ids, lambda r: r.value)
+        tags = _group(conn, t.tags, ids, lambda r: r.value)
+        metrics = _group(conn, t.latest_metrics, ids, lambda r: _metric_value(r.value))
+        return [_run_record(row, params[row.id], metrics[row.id], tags[row.id]) for row in rows]
+
+    def set_status(self, run_id: str, status: RunStatus, error: str | None = None) -> Run:
+        status = RunStatus(status)
+        now = now_ms()
+        values = {
+            "status": status.value,
+            "end_ms": now if status.is_terminal else None,
+            "heartbeat_ms": now,
+            "error": error,
+        }
+
+        def work(conn: Connection) -> None:
+            result = conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(values))
+            if result.rowcount == 0:
+                raise NotFoundError(f"run {run_id!r} not found")
+
+        write(self._engine, work)
+        return self.get(run_id)
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        if not run_ids:
+            return
+        query = (
+            t.runs.update()
+            .where(t.runs.c.id.in_(list(run_ids)), t.runs.c.status == RunStatus.RUNNING.value)
+            .values(heartbeat_ms=now_ms())
+        )
+        write(self._engine, lambda conn: conn.execute(query))
+
+    def fail_stale(self, timeout_seconds: float) -> list[str]:
+        cutoff = now_ms() - int(timeout_seconds * 1000)
+        stale = sa.and_(t.runs.c.status == RunStatus.RUNNING.value, t.runs.c.heartbeat_ms < cutoff)
+
+        def work(conn: Connection) -> list[str]:
+            ids = list(conn.execute(sa.select(t.runs.c.id).where(stale)).scalars())
+            if ids:
+                conn.execute(
+                    t.runs.update()
+                    .where(t.runs.c.id.in_(ids), stale)
+                    .values(
+                        status=RunStatus.FAILED.value,
+                        end_ms=t.runs.c.heartbeat_ms,
+                        error=f"process lost: no heartbeat for over {timeout_seconds:g} s",
+                    )
+                )
+            return ids
+
+        return write(self._engine, work)
+
+    # -- params, metrics, tags --------------------------------------------------------------
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        if not params:
+            return
+
+        def work(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            conn.execute(
+                insert_ignore(conn, t.params),
+                [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()],
+            )
+            query = sa.select(t.params.c.key, t.params.c.value).where(
+                t.params.c.run_id == run_id, t.params.c.key.in_(list(params))
+            )
+            stored = {key: value for key, value in conn.execute(query)}
+            for key, value in params.items():
+                if stored.get(key) != value:
+                    raise ConflictError(
+                        f"param {key!r} of run {run_id} is already {stored.get(key)!r}; params "
+                        f"are write-once, so {value!r} was not logged (use a tag or a metric)"
+                    )
+
+        write(self._engine, work)
+
+    def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        if not metrics:
+            return
+        rows = [
+            {
+                "run_id": run_id,
+                "key": m.key,
+                "value": _stored_value(m.value),
+                "step": m.step,
+                "ts_ms": int(m.timestamp.timestamp() * 1000),
+            }
+            for m in metrics
+        ]
+        latest = _latest_rows(rows)
+
+        def work(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            conn.execute(t.metrics.insert(), rows)
+            upsert_latest_metrics(conn, latest)
+
+        write(self._engine, work)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        if not tags:
+            return
+
+        def work(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            conn.execute(
+                t.tags.delete().where(t.tags.c.run_id == run_id, t.tags.c.key.in_(list(tags)))
+            )
+            conn.execute(
+                t.tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+            )
+
+        write(self._engine, work)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        def work(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            result = conn.execute(
+                t.tags.delete().where(t.tags.c.run_id == run_id, t.tags.c.key == key)
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"run {run_id} has no tag {key!r}")
+
+        write(self._engine, work)
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        query = (
+            sa.select(t.metrics.c.value, t.metrics.c.step, t.metrics.c.ts_ms)
+            .where(t.metrics.c.run_id == run_id, t.metrics.c.key == key)
+            .order_by(t.metrics.c.step, t.metrics.c.ts_ms, t.metrics.c.id)
+        )
+
+        def work(conn: Connection) -> list[Metric]:
+            self._require_run(conn, run_id)
+            return [
+                Metric(key, _metric_value(v), step, ms_to_datetime(ts))  # type: ignore[arg-type]
+                for v, step, ts in conn.execute(query)
+            ]
+
+        return read(self._engine, work)
+
+    # -- artifacts and inputs ---------------------------------------------------------------
+    def log_artifact(self, run_id: str, artifact: ArtifactRef) -> None:
+        row = {
+            "run_id": run_id,
+            "name": artifact.name,
+            "digest": artifact.digest,
+            "serializer": artifact.serializer,
+            "size": artifact.size,
+            "created_ms": int(artifact.created_time.timestamp() * 1000),
+        }
+
+        def work(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            conn.execute(
+                t.run_artifacts.delete().where(
+                    t.run_artifacts.c.run_id == run_id, t.run_artifacts.c.name == artifact.name
+                )
+            )
+            conn.execute(t.run_artifacts.insert(), row)
+
+        write(self._engine, work)
+
+    def artifacts(self, run_id: str) -> list[ArtifactRef]:
+        query = (
+            sa.select(t.run_artifacts)
+            .where(t.run_artifacts.c.run_id == run_id)
+            .order_by(t.run_artifacts.c.name)
+        )
+
+        def work(conn: Connection) -> list[ArtifactRef]:
+            self._require_run(conn, run_id)
+            return [_artifact_record(row) for row in conn.execute(query)]
+
+        return read(self._engine, work)
+
+    def get_artifact(self, run_id: str, name: str) -> ArtifactRef:
+        query = sa.select(t.run_artifacts).where(
+            t.run_artifacts.c.run_id == run_id, t.run_artifacts.c.name == name
+        )
+
+        def work(conn: Connection) -> ArtifactRef:
+            self._require_run(conn, run_id)
+            row = conn.execute(query).first()
+            if row is None:
+                raise NotFoundError(f"run {run_id} has no artifact {name!r}")
+            return _artifact_record(row)
+
+        return read(self._engine, work)
+
+    def add_input(self, run_id: str, run_input: RunInput) -> None:
+        row = {"run_id": run_id, **_input_row(run_input)}
+
+        def work(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            conn.execute(insert_ignore(conn, t.run_inputs), [row])
+
+        write(self._engine, work)
+
+    def inputs(self, run_id: str) -> list[RunInput]:
+        query = sa.select(t.run_inputs).where(t.run_inputs.c.run_id == run_id)
+
+        def work(conn: Connection) -> list[RunInput]:
+            self._require_run(conn, run_id)
+            return [RunInput(r.kind, r.name, r.version, r.digest) for r in conn.execute(query)]
+
+        return read(self._engine, work)
+
+    # -- search -----------------------------------------------------------------------------
+    def search(
+        self,
+        projects: Sequence[str] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> RunPage:
+        limit = search.check_limit(limit)
+        offset = search.decode_page_token(page_token)
+        expr = filters.parse_filter(filter)
+        order = filters.parse_order_by(list(order_by or ()))
+        query = sa.select(t.runs.c.id).join(t.projects, t.projects.c.id == t.runs.c.project_id)
+
+        def work(conn: Connection) -> RunPage:
+            conditions = []
+            if projects is not None:
+                conditions.append(t.runs.c.project_id.in_(self._projects.ids(conn, projects)))
+            if expr is not None:
+                conditions.append(search.condition(expr))
+            ordered, clauses = search.ordering(query.where(*conditions), order)
+            page_ids = list(
+                conn.execute(ordered.order_by(*clauses).limit(limit + 1).offset(offset)).scalars()
+            )
+            has_more = len(page_ids) > limit
+            page_ids = page_ids[:limit]
+            by_id = {run.id: run for run in self._hydrate(conn, self._run_rows(conn, page_ids))}
+            token = search.encode_page_token(offset + limit) if has_more else None
+            return RunPage([by_id[i] for i in page_ids], token)
+
+        return read(self._engine, work)
+
+    def _require_run(self, conn: Connection, run_id: str) -> None:
+        found = conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first()
+        if found is None:
+            raise NotFoundError(f"run {run_id!r} not found")
+
+
+def _group(conn: Connection, table: sa.Table, ids: list[str], value_of) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+    grouped: dict[str, dict] = defaultdict(dict)
+    for row in conn.execute(sa.select(table).where(table.c.run_id.in_(ids))):
+        grouped[row.run_id][row.key] = value_of(row)
+    return grouped
+
+
+def _latest_rows(rows: Iterable[dict]) -> list[dict]:
+    """The newest point per key within one batch, by (step, timestamp, order logged)."""
+    latest: dict[str, dict] = {}
+    for row in rows:
+        current = latest.get(row["key"])
+        if current is None or (row["step"], row["ts_ms"]) >= (current["step"], current["ts_ms"]):
+            latest[row["key"]] = row
+    return [latest[key] for key in sorted(latest)]
+
+
+def _run_record(row: sa.Row, params: dict, metrics: dict, tags: dict) -> Run:
+    return Run(
+        id=row.id,
+        project=row.project_name,
+        name=row.name,
+        status=RunStatus(row.status),
+        start_time=ms_to_datetime(row.start_ms),  # type: ignore[arg-type]
+        end_time=ms_to_datetime(row.end_ms),
+        params=freeze(params),
+        metrics=freeze(metrics),
+        tags=freeze(tags),
+        error=row.error,
+        user=row.user_name,
+        parent_run_id=row.parent_run_id,
+        code=CodeVersion(row.code_commit, row.code_diff_digest, row.code_repo),
+        python_version=row.python_version,
+        env_digest=row.env_digest,
+        heartbeat_time=ms_to_datetime(row.heartbeat_ms),
+    )
+
+
+def _artifact_record(row: sa.Row) -> ArtifactRef:
+    return ArtifactRef(
+        name=row.name,
+        digest=row.digest,
+        serializer=row.serializer,
+        size=row.size,
+        created_time=ms_to_datetime(row.created_ms),  # type: ignore[arg-type]
+    )
+
+
+def _input_row(run_input: RunInput) -> dict:
+    return {
+        "kind": run_input.kind,
+        "name": run_input.name,
+        "version": str(run_input.version),
+        "digest": run_input.digest,
+    }
