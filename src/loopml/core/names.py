@@ -85,3 +85,12 @@ def _artifact_name_problem(name: str) -> str | None:
         if not _ARTIFACT_SEGMENT_RE.fullmatch(segment):
             return "use letters, digits, '_', '-', '.' and '/' between segments"
     return None
+
+
+def validate_relative_path(path: str) -> str:
+    """A file path inside a folder being stored or written out: never absolute, never `..`."""
+    if not path or "\x00" in path or "\\" in path or path.startswith("/"):
+        raise InvalidArgumentError(f"path {_describe(path)} would escape its folder")
+    if re.match(r"[A-Za-z]:", path) or any(seg in ("", ".", "..") for seg in path.split("/")):
+        raise InvalidArgumentError(f"path {_describe(path)} would escape its folder")
+    return path

@@ -147,8 +147,12 @@ class SqlRunStore(RunStore):
         cutoff = now_ms() - int(timeout_seconds * 1000)
         stale = sa.and_(t.runs.c.status == RunStatus.RUNNING.value, t.runs.c.heartbeat_ms < cutoff)
 
+        probe = sa.select(t.runs.c.id).where(stale)
+        if not read(self._engine, lambda conn: conn.execute(probe.limit(1)).first()):
+            return []  # the common case stays a read: no write lock taken at every open
+
         def work(conn: Connection) -> list[str]:
-            ids = list(conn.execute(sa.select(t.runs.c.id).where(stale)).scalars())
+            ids = list(conn.execute(probe).scalars())
             if ids:
                 conn.execute(
                     t.runs.update()

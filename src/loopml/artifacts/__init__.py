@@ -1,0 +1,1 @@
+"""Artifact storage in layers: bytes (fsspec) -> content addressing (BLAKE3) -> serializers."""

@@ -1,0 +1,110 @@
+"""The tracking functions that `loopml` re-exports: start and find runs, read what they logged."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from loopml.artifacts import objects
+from loopml.core.entities import Metric, Run
+from loopml.core.names import validate_key, validate_project_name
+from loopml.store.base import RunPage
+from loopml.tracking import context
+from loopml.tracking.capture import capture_code, capture_environment
+from loopml.tracking.run import ActiveRun
+from loopml.workspace import Workspace
+
+DEFAULT_PROJECT = "default"
+
+
+def _workspace(workspace: Workspace | None, *, create: bool = False) -> Workspace:
+    return workspace or Workspace.current(create=create)
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def start_run(
+    project: str | None = None,
+    name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    parent: ActiveRun | str | None = None,
+    workspace: Workspace | None = None,
+) -> ActiveRun:
+    """Start a run: use it as `with start_run(...) as run:`, or call `run.end()` yourself.
+
+    A run started while another is active in this context becomes its child unless `parent`
+    says otherwise. Git commit, uncommitted diff, Python and installed packages are recorded.
+    """
+    project = validate_project_name(project or os.environ.get("LOOPML_PROJECT") or DEFAULT_PROJECT)
+    clean_tags = {validate_key(k, "tag key"): str(v) for k, v in (tags or {}).items()}
+    ws = _workspace(workspace, create=True)
+    code, env = capture_code(), capture_environment()
+    env_digest = ws.artifacts.put_bytes(env.packages)
+    parent = parent if parent is not None else context.current_run()
+    record = ws.store.runs.create(
+        project,
+        name,
+        tags=clean_tags,
+        user=_user(),
+        parent_run_id=parent.id if isinstance(parent, ActiveRun) else parent,
+        code=code.version_with_diff(ws.artifacts),
+        python_version=env.python_version,
+        env_digest=env_digest,
+    )
+    run = ActiveRun(ws, record)
+    context.push_run(run)
+    return run
+
+
+def current_run() -> ActiveRun | None:
+    return context.current_run()
+
+
+def get_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
+    return _workspace(workspace).store.runs.get(run_id)
+
+
+def search_runs(
+    project: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    order_by: Sequence[str] | str | None = None,
+    limit: int = 100,
+    page_token: str | None = None,
+    *,
+    workspace: Workspace | None = None,
+) -> RunPage:
+    """Runs matching `filter`, e.g. ``metrics.acc > 0.9 and params.C = '1.0'``, in SQL."""
+    projects = [project] if isinstance(project, str) else project
+    order = [order_by] if isinstance(order_by, str) else order_by
+    return _workspace(workspace).store.runs.search(projects, filter, order, limit, page_token)
+
+
+def get_metric_history(run_id: str, key: str, *, workspace: Workspace | None = None) -> list[Metric]:
+    return _workspace(workspace).store.runs.metric_history(run_id, key)
+
+
+def load_artifact(run_id: str, name: str, *, workspace: Workspace | None = None) -> Any:
+    """The object logged under `name` (a file as bytes, a folder as {path: bytes}), verified."""
+    ws = _workspace(workspace)
+    ref = ws.store.runs.get_artifact(run_id, name)
+    stored = objects.Stored(ref.digest, ref.serializer, ref.size)
+    return objects.load(ws.artifacts, stored, what=f"artifact {name!r} of run {run_id}")
+
+
+def download_artifact(
+    run_id: str, name: str, dest: str | os.PathLike[str], *, workspace: Workspace | None = None
+) -> Path:
+    """Write an artifact (file, folder, or an object's stored bytes) to `dest`, verified."""
+    ws = _workspace(workspace)
+    ref = ws.store.runs.get_artifact(run_id, name)
+    stored = objects.Stored(ref.digest, ref.serializer, ref.size)
+    return objects.write_out(ws.artifacts, stored, Path(dest), what=f"artifact {name!r} of run {run_id}")

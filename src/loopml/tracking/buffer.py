@@ -1,0 +1,89 @@
+"""Metric points buffered in memory and written in batches by a background thread.
+
+A training loop's `log_metric` only appends to a list; a thread writes the batch at least
+every `flush_interval` seconds (and at once when the buffer grows large), and refreshes the
+run's heartbeat. A failed write keeps the points for the next attempt, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from loopml.core.entities import Metric
+
+log = logging.getLogger("loopml.tracking")
+FLUSH_INTERVAL_S = 1.0
+EAGER_FLUSH_POINTS = 20_000
+
+
+class MetricBuffer:
+    def __init__(
+        self,
+        write: Callable[[Sequence[Metric]], None],
+        heartbeat: Callable[[], None],
+        *,
+        flush_interval: float = FLUSH_INTERVAL_S,
+        heartbeat_interval: float = 30.0,
+    ) -> None:
+        self._write = write
+        self._heartbeat = heartbeat
+        self._flush_interval = flush_interval
+        self._heartbeat_interval = heartbeat_interval
+        self._points: list[Metric] = []
+        self._lock = threading.Lock()  # guards _points
+        self._flush_lock = threading.Lock()  # one writer at a time keeps batches in order
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="loopml-metrics", daemon=True)
+        self._thread.start()
+
+    def add(self, points: Sequence[Metric]) -> None:
+        with self._lock:
+            self._points.extend(points)
+            large = len(self._points) >= EAGER_FLUSH_POINTS
+        if large:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Write every buffered point now; on failure the points stay and the error is raised."""
+        with self._flush_lock:
+            with self._lock:
+                batch, self._points = self._points, []
+            if not batch:
+                return
+            try:
+                self._write(batch)
+            except BaseException:
+                with self._lock:
+                    self._points[:0] = batch
+                raise
+
+    def close(self) -> None:
+        """Stop the thread, then flush what is left (raising if that last write fails)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        self.flush()
+
+    def _loop(self) -> None:
+        last_beat = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(self._flush_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            self._quietly(self.flush, "write metrics")
+            if time.monotonic() - last_beat >= self._heartbeat_interval:
+                self._quietly(self._heartbeat, "refresh the heartbeat")
+                last_beat = time.monotonic()
+
+    @staticmethod
+    def _quietly(action: Callable[[], None], what: str) -> None:
+        try:
+            action()
+        except Exception as exc:  # retried on the next tick; the run's end raises if it persists
+            log.warning("loopml could not %s (will retry): %s", what, exc)

@@ -1,0 +1,182 @@
+"""ActiveRun: the handle a user logs to between `start_run` and the end of the run."""
+
+from __future__ import annotations
+
+import numbers
+import traceback
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from loopml.artifacts import objects
+from loopml.core.entities import ArtifactRef, Metric, Run, RunInput, RunStatus
+from loopml.core.errors import InvalidArgumentError
+from loopml.core.names import (
+    MAX_PARAM_VALUE_LENGTH,
+    validate_artifact_name,
+    validate_key,
+)
+from loopml.tracking import context, signals
+from loopml.tracking.buffer import MetricBuffer
+from loopml.workspace import Workspace
+
+MAX_ERROR_LENGTH = 10_000
+
+
+def metric_value(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidArgumentError(
+            f"metric {key!r} must be a real number, got {type(value).__name__} {value!r}"
+        )
+    return float(value)
+
+
+def _param_value(key: str, value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_PARAM_VALUE_LENGTH:
+        raise InvalidArgumentError(
+            f"param {key!r} is {len(text)} characters long; the limit is {MAX_PARAM_VALUE_LENGTH}"
+        )
+    return text
+
+
+class ActiveRun:
+    """Logs to one run. Use it as a context manager, or call `end()` yourself."""
+
+    def __init__(self, workspace: Workspace, record: Run, *, flush_interval: float = 1.0):
+        self.workspace = workspace
+        self.id = record.id
+        self.project = record.project
+        self.name = record.name
+        self._next_step: dict[str, int] = defaultdict(int)
+        self._ended = False
+        runs = workspace.store.runs
+        self._buffer = MetricBuffer(
+            lambda points: runs.log_metrics(record.id, points),
+            lambda: runs.heartbeat([record.id]),
+            flush_interval=flush_interval,
+            heartbeat_interval=min(30.0, workspace.config.heartbeat_timeout / 4),
+        )
+        signals.watch(self)
+
+    # -- logging ----------------------------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        clean = {validate_key(k, "param key"): _param_value(k, v) for k, v in params.items()}
+        self.workspace.store.runs.log_params(self.id, clean)
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: datetime | None = None
+    ) -> None:
+        self.log_metrics({key: value}, step=step, timestamp=timestamp)
+
+    def log_metrics(
+        self,
+        metrics: Mapping[str, float],
+        step: int | None = None,
+        timestamp: datetime | None = None,
+    ) -> None:
+        """Buffer points; `step` defaults to one past the key's last step in this run."""
+        self._check_open()
+        when = timestamp or datetime.now(UTC)
+        points = []
+        for key, value in metrics.items():
+            validate_key(key)
+            number = metric_value(key, value)
+            at = self._step(key, step)
+            points.append(Metric(key, number, at, when))
+        self._buffer.add(points)
+
+    def _step(self, key: str, step: int | None) -> int:
+        if step is None:
+            step = self._next_step[key]
+        elif isinstance(step, bool) or not isinstance(step, numbers.Integral):
+            raise InvalidArgumentError(f"step of metric {key!r} must be an integer, got {step!r}")
+        self._next_step[key] = max(self._next_step[key], int(step) + 1)
+        return int(step)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        clean = {validate_key(k, "tag key"): str(v) for k, v in tags.items()}
+        self.workspace.store.runs.set_tags(self.id, clean)
+
+    def log_artifact(self, name: str, obj_or_path: Any) -> ArtifactRef:
+        """Store an object by type (DataFrame, array, dict/list, bytes) or a file or folder."""
+        validate_artifact_name(name)
+        stored = objects.store(self.workspace.artifacts, obj_or_path)
+        ref = ArtifactRef(name, stored.digest, stored.serializer, stored.size, datetime.now(UTC))
+        self.workspace.store.runs.log_artifact(self.id, ref)
+        return ref
+
+    def log_text(self, name: str, text: str) -> ArtifactRef:
+        return self.log_artifact(name, text.encode())
+
+    def use_dataset(self, name: str, version: int | str = "latest", digest: str | None = None) -> None:
+        """Record a dataset version as an input of this run (resolved by the data layer)."""
+        validate_key(name, "dataset name")
+        self.workspace.store.runs.add_input(self.id, RunInput("dataset", name, str(version), digest))
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def flush(self) -> None:
+        self._buffer.flush()
+
+    @property
+    def info(self) -> Run:
+        """The run as stored now (after writing buffered metrics)."""
+        if not self._ended:
+            self.flush()
+        return self.workspace.store.runs.get(self.id)
+
+    def end(self, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None) -> None:
+        """Write buffered metrics and record the final status. Ending twice does nothing."""
+        if self._ended:
+            return
+        self._ended = True
+        signals.unwatch(self)
+        try:
+            self._buffer.close()
+        finally:
+            self.workspace.store.runs.set_status(self.id, RunStatus(status), error)
+            context.pop_run(self)
+
+    def _check_open(self) -> None:
+        if self._ended:
+            raise InvalidArgumentError(f"run {self.id} has ended; start a new run to log more")
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        status, error = ending_for(kind, exc, tb)
+        self.end(status, error)
+
+    def __repr__(self) -> str:
+        return f"ActiveRun(id={self.id!r}, project={self.project!r}, name={self.name!r})"
+
+
+def ending_for(
+    kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+) -> tuple[RunStatus, str | None]:
+    """How a `with` block's way out maps to a run status."""
+    if kind is None:
+        return RunStatus.FINISHED, None
+    if issubclass(kind, KeyboardInterrupt):
+        return RunStatus.KILLED, "interrupted (KeyboardInterrupt)"
+    if issubclass(kind, SystemExit):
+        if signals.is_terminating():
+            return RunStatus.KILLED, "terminated by SIGTERM"
+        code = exc.code if isinstance(exc, SystemExit) else None
+        if code in (None, 0):
+            return RunStatus.FINISHED, None
+        return RunStatus.FAILED, f"SystemExit({code!r})"
+    text = "".join(traceback.format_exception(kind, exc, tb))
+    return RunStatus.FAILED, text[-MAX_ERROR_LENGTH:]
+

@@ -1,0 +1,84 @@
+"""A Workspace carries the resolved configuration and the stores opened from it.
+
+There is no global workspace: the module-level API resolves the one for the current folder
+and environment on each call, and reuses stores already opened for that same configuration
+in this process (so a loop of calls does not reconnect every time).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+from loopml.artifacts.cas import ContentStore
+from loopml.artifacts.factory import open_artifacts
+from loopml.core.config import (
+    ARTIFACTS_DIR,
+    WORKSPACE_DIR,
+    WorkspaceConfig,
+    resolve_config,
+)
+from loopml.core.errors import WorkspaceNotFoundError
+from loopml.store.base import MetadataStore
+from loopml.store.factory import open_store
+
+
+class Workspace:
+    def __init__(self, config: WorkspaceConfig, store: MetadataStore, artifacts: ContentStore):
+        self.config = config
+        self.store = store
+        self.artifacts = artifacts
+
+    @classmethod
+    def from_config(cls, config: WorkspaceConfig) -> Workspace:
+        store = open_store(config.store_uri)
+        workspace = cls(config, store, open_artifacts(config.artifact_uri))
+        store.runs.fail_stale(config.heartbeat_timeout)
+        return workspace
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
+        """Open the workspace found at or above `path` (default: the current folder)."""
+        return cls.from_config(resolve_config(Path(path) if path else None))
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
+        """Create `.loopml/` in `path` (default: the current folder) unless it exists; open it."""
+        root = Path(path or Path.cwd()).resolve()
+        (root / WORKSPACE_DIR / ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+        return cls.from_config(resolve_config(root))
+
+    @classmethod
+    def current(cls, *, create: bool = False) -> Workspace:
+        """The workspace for the current folder and environment, opened once per process.
+
+        With `create`, a folder with no workspace above it gets a new `.loopml/` (and a note
+        on stderr), the way a first `start_run` in a fresh folder is expected to just work.
+        """
+        try:
+            config = resolve_config()
+        except WorkspaceNotFoundError:
+            if not create:
+                raise
+            print(f"loopml: created a workspace in {Path.cwd() / WORKSPACE_DIR}", file=sys.stderr)
+            (Path.cwd() / WORKSPACE_DIR / ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+            config = resolve_config()
+        return _opened(config, os.getpid())
+
+    @property
+    def root(self) -> Path | None:
+        return self.config.root
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace(store={self.config.store_uri!r}, artifacts={self.config.artifact_uri!r})"
+
+
+@functools.lru_cache(maxsize=16)
+def _opened(config: WorkspaceConfig, pid: int) -> Workspace:
+    # Keyed by pid too: a forked child must not reuse its parent's database connections.
+    return Workspace.from_config(config)
