@@ -1,0 +1,51 @@
+"""The `loopml` command. Errors from loopml print one line and exit 1, without a traceback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from loopml.cli import runs
+
+app = typer.Typer(
+    help="loopml: versioned data, tracking, pipelines, registry, serving, monitoring and "
+    "continuous training in one tool.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(runs.app, name="runs")
+
+
+@app.command("init")
+def init(path: Path = typer.Argument(Path("."), help="Folder to create the workspace in.")) -> None:
+    """Create a workspace (.loopml/ with a SQLite store and an artifact folder)."""
+    from loopml.workspace import Workspace
+
+    workspace = Workspace.init(path)
+    typer.echo(f"initialized loopml workspace in {workspace.root}/.loopml")
+
+
+@app.command("demo")
+def demo(
+    workspace: Path = typer.Option(None, "--workspace", "-w", help="Folder for the demo workspace."),
+) -> None:
+    """Train a few models on a dataset scikit-learn ships, track them, and compare them."""
+    from loopml.cli.demo import run_demo
+
+    run_demo(workspace)
+
+
+def main() -> None:
+    from loopml.core.errors import LoopmlError
+
+    try:
+        app()
+    except LoopmlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

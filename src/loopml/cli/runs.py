@@ -1,0 +1,145 @@
+"""`loopml runs ls|show|compare`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from loopml.cli.output import STATUS_STYLE, console, format_duration, format_value, print_json
+
+app = typer.Typer(help="List, show and compare tracked runs.", no_args_is_help=True)
+MAX_METRIC_COLUMNS = 4
+
+
+def _workspace() -> Any:
+    from loopml.workspace import Workspace
+
+    return Workspace.current()
+
+
+def resolve_run_id(runs: Any, run_id: str) -> str:
+    """A full run id from a unique prefix of at least 4 characters (as `ls` prints 8)."""
+    from loopml.core.errors import InvalidArgumentError, NotFoundError
+
+    if len(run_id) >= 32:
+        return run_id
+    if len(run_id) < 4 or not run_id.isalnum():
+        raise InvalidArgumentError(f"run id {run_id!r} is too short or malformed")
+    matches = runs.search(filter=f"id LIKE '{run_id.lower()}%'", limit=2)
+    if not matches:
+        raise NotFoundError(f"run {run_id!r} not found")
+    if len(matches) > 1:
+        raise InvalidArgumentError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+    return matches[0].id
+
+
+@app.command("ls")
+def list_runs(
+    project: list[str] = typer.Option(None, "--project", "-p", help="Only these projects."),
+    filter: str = typer.Option(None, "--filter", "-f", help="e.g. \"metrics.acc > 0.9\"."),
+    order_by: list[str] = typer.Option(None, "--order-by", "-o", help="e.g. \"metrics.acc DESC\"."),
+    limit: int = typer.Option(50, "--limit", "-n", help="Runs per page."),
+    page_token: str = typer.Option(None, "--page-token", help="Token printed by the last page."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List runs, newest first unless --order-by says otherwise."""
+    page = _workspace().store.runs.search(project or None, filter, order_by, limit, page_token)
+    if as_json:
+        print_json({"runs": list(page), "next_page_token": page.next_page_token})
+        return
+    out = console()
+    if not page:
+        out.print("no runs match")
+        return
+    keys = sorted({k for run in page for k in run.metrics})[:MAX_METRIC_COLUMNS]
+    several_projects = len({run.project for run in page}) > 1
+    table = Table(box=None, header_style="bold")
+    columns = ("id", "project", "name") if several_projects else ("id", "name")
+    for column in (*columns, "status", "started", "duration", *keys):
+        table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=24)
+    for run in page:
+        style = STATUS_STYLE.get(run.status.value, "")
+        table.add_row(
+            run.id[:8],
+            *([run.project] if several_projects else []),
+            run.name,
+            f"[{style}]{run.status.value}[/]",
+            run.start_time.strftime("%Y-%m-%d %H:%M:%S"),
+            format_duration(run.duration_seconds),
+            *(format_value(run.metrics.get(k), digits=4) for k in keys),
+        )
+    out.print(table)
+    if page.next_page_token:
+        out.print(f"more: loopml runs ls --page-token {page.next_page_token}")
+
+
+@app.command("show")
+def show_run(
+    run_id: str = typer.Argument(..., help="The run id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one run: status, code, params, latest metrics, tags, inputs and artifacts."""
+    runs = _workspace().store.runs
+    run_id = resolve_run_id(runs, run_id)
+    run, artifacts, inputs = runs.get(run_id), runs.artifacts(run_id), runs.inputs(run_id)
+    if as_json:
+        print_json({"run": run, "artifacts": artifacts, "inputs": inputs})
+        return
+    out = console()
+    style = STATUS_STYLE.get(run.status.value, "")
+    out.print(f"[bold]{run.name}[/]  {run.id}  project [bold]{run.project}[/]  [{style}]{run.status.value}[/]")
+    out.print(f"started {run.start_time:%Y-%m-%d %H:%M:%S} UTC, duration {format_duration(run.duration_seconds)}")
+    if run.code.commit:
+        dirty = f" + diff {run.code.diff_digest[:12]}" if run.code.diff_digest else ""
+        out.print(f"code {run.code.commit[:12]}{dirty}")
+    out.print(f"python {run.python_version or '-'}, environment {(run.env_digest or '-')[:12]}")
+    if run.error:
+        out.print(f"[red]error:[/] {run.error.strip().splitlines()[-1]}")
+    for title, values in (("params", run.params), ("metrics", run.metrics), ("tags", run.tags)):
+        if values:
+            out.print(_pairs(title, values))
+    if inputs:
+        out.print(_pairs("inputs", {f"{i.kind}:{i.name}": i.version for i in inputs}))
+    if artifacts:
+        table = Table("artifact", "type", "size", "digest", title="artifacts", box=None)
+        for a in artifacts:
+            table.add_row(a.name, a.serializer, f"{a.size:,}", a.digest[:12])
+        out.print(table)
+
+
+def _pairs(title: str, values: dict[str, Any]) -> Table:
+    table = Table("key", "value", title=title, box=None, title_justify="left")
+    for key in sorted(values):
+        table.add_row(key, format_value(values[key]))
+    return table
+
+
+@app.command("compare")
+def compare_runs(
+    run_ids: list[str] = typer.Argument(..., help="Two or more run ids."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Params and latest metrics side by side; rows that differ are highlighted."""
+    store = _workspace().store.runs
+    runs = [store.get(resolve_run_id(store, run_id)) for run_id in run_ids]
+    if as_json:
+        print_json({"runs": runs})
+        return
+    console().print(comparison_table(runs))
+
+
+def comparison_table(runs: list[Any]) -> Table:
+    table = Table(box=None, header_style="bold")
+    table.add_column("", no_wrap=True)
+    for run in runs:
+        table.add_column(f"{run.name}\n{run.id[:8]}", justify="right", overflow="fold")
+    for section in ("params", "metrics"):
+        keys = sorted({k for run in runs for k in getattr(run, section)})
+        for key in keys:
+            values = [getattr(run, section).get(key) for run in runs]
+            differs = len({format_value(v) for v in values}) > 1
+            style = "bold yellow" if differs else "dim"
+            table.add_row(f"{section}.{key}", *(format_value(v) for v in values), style=style)
+    return table
