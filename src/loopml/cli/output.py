@@ -12,7 +12,10 @@ from loopml.core.entities import to_dict
 
 
 def console() -> Console:
-    return Console(highlight=False)
+    """A console as wide as the terminal, or wide enough for tables when output is piped."""
+    import sys
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def print_json(value: Any) -> None:

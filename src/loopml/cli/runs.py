@@ -58,7 +58,8 @@ def list_runs(
     table = Table(box=None, header_style="bold")
     columns = ("id", "project", "name") if several_projects else ("id", "name")
     for column in (*columns, "status", "started", "duration", *keys):
-        table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=24)
+        fixed = {"id": 8, "status": 8, "started": 19, "duration": 8}.get(column)
+        table.add_column(column, no_wrap=True, min_width=fixed, max_width=fixed or 24)
     for run in page:
         style = STATUS_STYLE.get(run.status.value, "")
         table.add_row(
@@ -66,7 +67,7 @@ def list_runs(
             *([run.project] if several_projects else []),
             run.name,
             f"[{style}]{run.status.value}[/]",
-            run.start_time.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{run.start_time:%Y-%m-%d %H:%M:%S}",
             format_duration(run.duration_seconds),
             *(format_value(run.metrics.get(k), digits=4) for k in keys),
         )

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from loopml.store.sql.store import SqlMetadataStore
+from tests.store.contract import RunStoreContract
+
+pytestmark = pytest.mark.postgres
+
+
+class TestPostgresStore(RunStoreContract):
+    @pytest.fixture
+    def store(self, postgres_uri: str) -> Iterator[SqlMetadataStore]:
+        store = SqlMetadataStore(postgres_uri)
+        yield store
+        store.close()
