@@ -43,7 +43,7 @@ def test_flipped_bytes_fail_the_digest_check(cas: ContentStore, tmp_path: Path) 
     data = bytearray(path.read_bytes())
     data[3] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError, match="weights.bin.*corrupted"):
+    with pytest.raises(IntegrityError, match=r"weights\.bin.*corrupted"):
         cas.get_bytes(digest, what="weights.bin")
     dest = tmp_path / "out" / "weights.bin"
     with pytest.raises(IntegrityError, match="corrupted"):

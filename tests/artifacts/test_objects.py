@@ -40,7 +40,7 @@ def test_numpy_as_npy_without_pickle(cas: ContentStore) -> None:
 
 
 def test_json_and_bytes(cas: ContentStore) -> None:
-    assert roundtrip(cas, {"a": [1, 2.5, None]}) [1] == {"a": [1, 2.5, None]}
+    assert roundtrip(cas, {"a": [1, 2.5, None]})[1] == {"a": [1, 2.5, None]}
     assert roundtrip(cas, [1, "two"])[1] == [1, "two"]
     stored, back = roundtrip(cas, b"\x00raw")
     assert (stored.serializer, back) == ("bytes", b"\x00raw")
@@ -70,7 +70,9 @@ def test_file_and_folder(cas: ContentStore, tmp_path: Path) -> None:
     assert (file_stored.serializer, file_back) == ("file", b"alpha")
 
 
-def test_changing_one_file_of_a_folder_stores_one_new_blob(cas: ContentStore, tmp_path: Path) -> None:
+def test_changing_one_file_of_a_folder_stores_one_new_blob(
+    cas: ContentStore, tmp_path: Path
+) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(20):

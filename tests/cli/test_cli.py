@@ -45,8 +45,12 @@ def test_init_creates_the_workspace(tmp_path: Path) -> None:
 def test_runs_ls_table_and_json(two_runs: list[str], tmp_path: Path) -> None:
     table = cli("runs", "ls", cwd=tmp_path)
     assert table.returncode == 0, table.stderr
-    assert "C=0.1" in table.stdout and "FINISHED" in table.stdout and two_runs[0][:8] in table.stdout
-    listed = json.loads(cli("runs", "ls", "--json", "--order-by", "metrics.acc DESC", cwd=tmp_path).stdout)
+    assert (
+        "C=0.1" in table.stdout and "FINISHED" in table.stdout and two_runs[0][:8] in table.stdout
+    )
+    listed = json.loads(
+        cli("runs", "ls", "--json", "--order-by", "metrics.acc DESC", cwd=tmp_path).stdout
+    )
     assert [r["id"] for r in listed["runs"]] == [two_runs[1], two_runs[0]]
     assert listed["runs"][0]["params"] == {"C": "1.0", "solver": "lbfgs"}
     filtered = cli("runs", "ls", "--json", "-f", "metrics.acc > 0.9", "-p", "iris", cwd=tmp_path)
@@ -57,7 +61,16 @@ def test_runs_ls_pages(two_runs: list[str], tmp_path: Path) -> None:
     first = json.loads(cli("runs", "ls", "--json", "-n", "1", cwd=tmp_path).stdout)
     assert len(first["runs"]) == 1 and first["next_page_token"]
     second = json.loads(
-        cli("runs", "ls", "--json", "-n", "1", "--page-token", first["next_page_token"], cwd=tmp_path).stdout
+        cli(
+            "runs",
+            "ls",
+            "--json",
+            "-n",
+            "1",
+            "--page-token",
+            first["next_page_token"],
+            cwd=tmp_path,
+        ).stdout
     )
     assert {first["runs"][0]["id"], second["runs"][0]["id"]} == set(two_runs)
 
@@ -90,7 +103,9 @@ def test_runs_compare_highlights_differences(two_runs: list[str], tmp_path: Path
         (["runs", "show", "x"], "too short"),
     ],
 )
-def test_user_errors_print_one_line(two_runs: list[str], tmp_path: Path, args: list[str], message: str) -> None:
+def test_user_errors_print_one_line(
+    two_runs: list[str], tmp_path: Path, args: list[str], message: str
+) -> None:
     done = cli(*args, cwd=tmp_path)
     assert done.returncode == 1
     assert message in done.stderr and "Traceback" not in done.stderr

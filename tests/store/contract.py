@@ -179,14 +179,29 @@ class RunStoreContract:
 
     def test_search_filters(self, store: MetadataStore, populated: dict[str, str]) -> None:
         search = store.runs.search
-        assert set(self.names(search(["search"], "metrics.acc > 0.65"))) == {"run-7", "run-8", "run-9"}
-        assert set(self.names(search(["search"], "params.C = '1.0'"))) == {"run-1", "run-4", "run-7"}
+        assert set(self.names(search(["search"], "metrics.acc > 0.65"))) == {
+            "run-7",
+            "run-8",
+            "run-9",
+        }
+        assert set(self.names(search(["search"], "params.C = '1.0'"))) == {
+            "run-1",
+            "run-4",
+            "run-7",
+        }
         assert set(self.names(search(None, "tags.team != 'a' and metrics.acc >= 0.6"))) == {
             "run-6", "run-8",
         }  # fmt: skip
-        assert set(self.names(search(["search"], "status = 'RUNNING'"))) == {"run-7", "run-8", "run-9"}
+        assert set(self.names(search(["search"], "status = 'RUNNING'"))) == {
+            "run-7",
+            "run-8",
+            "run-9",
+        }
         assert self.names(search(["search"], "name = 'run-3'")) == ["run-3"]
-        assert set(self.names(search(["search"], "params.model IN ('m1', 'm2')"))) == {"run-1", "run-2"}
+        assert set(self.names(search(["search"], "params.model IN ('m1', 'm2')"))) == {
+            "run-1",
+            "run-2",
+        }
         assert set(self.names(search(["search"], "name LIKE 'run-1%' or metrics.loss < 2"))) == {
             "run-1", "run-9",
         }  # fmt: skip
@@ -202,7 +217,9 @@ class RunStoreContract:
         seen: list[str] = []
         token = None
         for _ in range(10):
-            page = store.runs.search(["search"], order_by=["metrics.acc"], limit=3, page_token=token)
+            page = store.runs.search(
+                ["search"], order_by=["metrics.acc"], limit=3, page_token=token
+            )
             seen += self.names(page)
             token = page.next_page_token
             if token is None:
@@ -228,7 +245,9 @@ class RunStoreContract:
             ("metrics.acc ~ 3", "~"),
         ],
     )
-    def test_invalid_filter_names_the_token(self, store: MetadataStore, text: str, token: str) -> None:
+    def test_invalid_filter_names_the_token(
+        self, store: MetadataStore, text: str, token: str
+    ) -> None:
         with pytest.raises(InvalidArgumentError, match="invalid filter") as info:
             store.runs.search(None, text)
         assert token in str(info.value)

@@ -38,11 +38,12 @@ capture_environment()  # warm the per-process cache so that the gate releases on
 wait_at_gate()
 ws = Workspace.open()
 with loopml.start_run(project="conc", name=f"writer-{index}", workspace=ws) as run:
-    print(run.id, flush=True)
+    started = _time.time()
     for i in range(points):
         run.log_metric("m", float(index * %d + i), step=i)
         if i %% flush_every == flush_every - 1:
             run.flush()
+print(run.id, started, _time.time(), flush=True)
 ws.close()
 """ % OFFSET
 
@@ -96,7 +97,10 @@ def _run_writers(tmp_path: Path, cwd: Path, env: dict[str, str]) -> list[str]:
             child.kill()
     problems = _problems(children, codes)
     assert not problems, "writers failed or reported lock errors:\n" + "\n".join(problems)
-    return [child.stdout.strip() for child in children]
+    lines = [child.stdout.split() for child in children]
+    # The point of the test is contention: every writer was writing while every other was.
+    assert max(float(line[1]) for line in lines) < min(float(line[2]) for line in lines)
+    return [line[0] for line in lines]
 
 
 def _check_points(ws: Workspace, run_ids: list[str]) -> None:

@@ -39,7 +39,14 @@ def test_attributes_and_aliases() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["metrics.a >", "params.x = 1", "metrics.a = 'x'", "foo = 'x'", "metrics.a > 1 )", "tags.x IN 'a'"],
+    [
+        "metrics.a >",
+        "params.x = 1",
+        "metrics.a = 'x'",
+        "foo = 'x'",
+        "metrics.a > 1 )",
+        "tags.x IN 'a'",
+    ],
 )
 def test_errors(text: str) -> None:
     with pytest.raises(InvalidArgumentError, match="invalid filter"):

@@ -28,7 +28,10 @@ def _write_first_revision_records(engine: sa.Engine) -> None:
         conn.execute(sa.text("INSERT INTO params VALUES ('r1', 'C', '0.5')"))
         conn.execute(sa.text("INSERT INTO tags VALUES ('r1', 'team', 'core')"))
         conn.execute(
-            sa.text("INSERT INTO metrics (run_id, key, value, step, ts_ms) VALUES ('r1', 'acc', 0.8, 0, 1500)")
+            sa.text(
+                "INSERT INTO metrics (run_id, key, value, step, ts_ms) "
+                "VALUES ('r1', 'acc', 0.8, 0, 1500)"
+            )
         )
         conn.execute(sa.text("INSERT INTO latest_metrics VALUES ('r1', 'acc', 0.8, 0, 1500)"))
         conn.execute(
@@ -51,7 +54,9 @@ def _check_upgrade_keeps_records(uri: str) -> None:
         assert migrate.current_revision(conn) == migrate.HEAD_REVISION
     run = store.runs.get("r1")
     assert (run.project, run.name, run.status.value) == ("legacy", "old-run", "FINISHED")
-    assert run.params == {"C": "0.5"} and run.tags == {"team": "core"} and run.metrics == {"acc": 0.8}
+    assert (
+        run.params == {"C": "0.5"} and run.tags == {"team": "core"} and run.metrics == {"acc": 0.8}
+    )
     assert [m.value for m in store.runs.metric_history("r1", "acc")] == [0.8]
     assert store.runs.get_artifact("r1", "model").digest == "a" * 64
     assert store.runs.inputs("r1") == []  # the new table works on old runs

@@ -30,7 +30,7 @@ class Stored:
 
 def store(cas: ContentStore, obj: Any) -> Stored:
     """Store an object by type, or a file or folder given as a Path (or an existing path str)."""
-    if isinstance(obj, os.PathLike) or isinstance(obj, str):
+    if isinstance(obj, os.PathLike | str):
         return _store_path(cas, Path(obj))
     serializer = serializers.for_object(obj)
     data = serializer.dump(obj)
@@ -53,10 +53,15 @@ def _store_folder(cas: ContentStore, folder: Path) -> Stored:
     files: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.rglob("*")):
         if path.is_symlink():
-            raise InvalidArgumentError(f"{path} is a symbolic link; folders are stored without them")
+            raise InvalidArgumentError(
+                f"{path} is a symbolic link; folders are stored without them"
+            )
         if path.is_file():
             size = path.stat().st_size
-            files[path.relative_to(folder).as_posix()] = {"digest": cas.put_file(path), "size": size}
+            files[path.relative_to(folder).as_posix()] = {
+                "digest": cas.put_file(path),
+                "size": size,
+            }
     manifest = json.dumps({"files": files}, sort_keys=True).encode()
     return Stored(cas.put_bytes(manifest), FOLDER, sum(f["size"] for f in files.values()))
 

@@ -50,7 +50,9 @@ def _dump_npy(array: Any) -> bytes:
     import numpy
 
     if array.dtype.hasobject:
-        raise InvalidArgumentError("numpy arrays of Python objects cannot be stored safely (pickle)")
+        raise InvalidArgumentError(
+            "numpy arrays of Python objects cannot be stored safely (pickle)"
+        )
     buffer = io.BytesIO()
     numpy.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
@@ -66,7 +68,9 @@ def _dump_json(obj: Any) -> bytes:
     try:
         return json.dumps(obj, ensure_ascii=False, allow_nan=True).encode()
     except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"cannot store this {type(obj).__name__} as JSON: {exc}") from None
+        raise InvalidArgumentError(
+            f"cannot store this {type(obj).__name__} as JSON: {exc}"
+        ) from None
 
 
 SERIALIZERS: tuple[Serializer, ...] = (

@@ -73,9 +73,10 @@ def _train(loopml: Any, ws: Any, data: tuple, name: str, params: dict, model: An
 
 
 def run_demo(workspace_dir: Path | None, console: Console | None = None) -> Path:
-    import loopml
     from sklearn.datasets import load_wine
     from sklearn.model_selection import train_test_split
+
+    import loopml
 
     out = console or Console(highlight=False)
     folder = Path(workspace_dir) if workspace_dir else Path(tempfile.mkdtemp(prefix="loopml-demo-"))
@@ -92,7 +93,10 @@ def run_demo(workspace_dir: Path | None, console: Console | None = None) -> Path
             out.print(f"  tracked [bold]{name}[/] as run {run_id}")
 
     ranked = loopml.search_runs(
-        project=PROJECT, filter="metrics.accuracy > 0.5", order_by=["metrics.accuracy DESC"], workspace=ws
+        project=PROJECT,
+        filter="metrics.accuracy > 0.5",
+        order_by=["metrics.accuracy DESC"],
+        workspace=ws,
     )
     out.print()
     out.print(comparison_table(list(ranked)))

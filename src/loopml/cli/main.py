@@ -30,7 +30,9 @@ def init(path: Path = typer.Argument(Path("."), help="Folder to create the works
 
 @app.command("demo")
 def demo(
-    workspace: Path = typer.Option(None, "--workspace", "-w", help="Folder for the demo workspace."),
+    workspace: Path = typer.Option(
+        None, "--workspace", "-w", help="Folder for the demo workspace."
+    ),
 ) -> None:
     """Train a few models on a dataset scikit-learn ships, track them, and compare them."""
     from loopml.cli.demo import run_demo

@@ -38,8 +38,8 @@ def resolve_run_id(runs: Any, run_id: str) -> str:
 @app.command("ls")
 def list_runs(
     project: list[str] = typer.Option(None, "--project", "-p", help="Only these projects."),
-    filter: str = typer.Option(None, "--filter", "-f", help="e.g. \"metrics.acc > 0.9\"."),
-    order_by: list[str] = typer.Option(None, "--order-by", "-o", help="e.g. \"metrics.acc DESC\"."),
+    filter: str = typer.Option(None, "--filter", "-f", help='e.g. "metrics.acc > 0.9".'),
+    order_by: list[str] = typer.Option(None, "--order-by", "-o", help='e.g. "metrics.acc DESC".'),
     limit: int = typer.Option(50, "--limit", "-n", help="Runs per page."),
     page_token: str = typer.Option(None, "--page-token", help="Token printed by the last page."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -90,8 +90,10 @@ def show_run(
         return
     out = console()
     style = STATUS_STYLE.get(run.status.value, "")
-    out.print(f"[bold]{run.name}[/]  {run.id}  project [bold]{run.project}[/]  [{style}]{run.status.value}[/]")
-    out.print(f"started {run.start_time:%Y-%m-%d %H:%M:%S} UTC, duration {format_duration(run.duration_seconds)}")
+    status = f"[{style}]{run.status.value}[/]"
+    duration = format_duration(run.duration_seconds)
+    out.print(f"[bold]{run.name}[/]  {run.id}  project [bold]{run.project}[/]  {status}")
+    out.print(f"started {run.start_time:%Y-%m-%d %H:%M:%S} UTC, duration {duration}")
     if run.code.commit:
         dirty = f" + diff {run.code.diff_digest[:12]}" if run.code.diff_digest else ""
         out.print(f"code {run.code.commit[:12]}{dirty}")

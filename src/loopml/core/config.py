@@ -87,7 +87,9 @@ def _heartbeat_timeout(env: Mapping[str, str]) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise InvalidArgumentError(f"LOOPML_HEARTBEAT_TIMEOUT must be seconds, got {raw!r}") from None
+        raise InvalidArgumentError(
+            f"LOOPML_HEARTBEAT_TIMEOUT must be seconds, got {raw!r}"
+        ) from None
     if value <= 0:
         raise InvalidArgumentError(f"LOOPML_HEARTBEAT_TIMEOUT must be positive, got {raw!r}")
     return value

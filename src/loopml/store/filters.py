@@ -56,7 +56,9 @@ _TOKEN_RE = re.compile(
       | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan)
       | (?P<op><=|>=|!=|<>|==|=|<|>)
       | (?P<punct>[(),])
-      | (?P<ident>(?:metrics|params|tags|attributes|attribute|metric|param|tag)\.(?:`[^`]+`|"[^"]+"|[A-Za-z0-9_\-./]+)|[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<ident>(?:metrics|params|tags|attributes|attribute|metric|param|tag)
+                  \.(?:`[^`]+`|"[^"]+"|[A-Za-z0-9_\-./]+)
+                |[A-Za-z_][A-Za-z0-9_]*)
     )""",
     re.VERBOSE | re.IGNORECASE,
 )
@@ -95,7 +97,7 @@ def parse_field(text: str, pos: int = 0) -> Field:
     if "." in text and text.split(".", 1)[0].lower() in _PREFIXES:
         prefix, key = text.split(".", 1)
         kind = _PREFIXES[prefix.lower()]
-        if key[:1] in "`\"" and key[-1:] == key[:1]:
+        if key[:1] in '`"' and key[-1:] == key[:1]:
             key = key[1:-1]
         if kind == "attribute":
             return _attribute(key, pos)

@@ -88,7 +88,9 @@ def search_runs(
     return _workspace(workspace).store.runs.search(projects, filter, order, limit, page_token)
 
 
-def get_metric_history(run_id: str, key: str, *, workspace: Workspace | None = None) -> list[Metric]:
+def get_metric_history(
+    run_id: str, key: str, *, workspace: Workspace | None = None
+) -> list[Metric]:
     return _workspace(workspace).store.runs.metric_history(run_id, key)
 
 
@@ -107,4 +109,6 @@ def download_artifact(
     ws = _workspace(workspace)
     ref = ws.store.runs.get_artifact(run_id, name)
     stored = objects.Stored(ref.digest, ref.serializer, ref.size)
-    return objects.write_out(ws.artifacts, stored, Path(dest), what=f"artifact {name!r} of run {run_id}")
+    return objects.write_out(
+        ws.artifacts, stored, Path(dest), what=f"artifact {name!r} of run {run_id}"
+    )

@@ -62,7 +62,9 @@ def _capture_code_cached(cwd: Path, _time_bucket: int) -> CodeCapture:
     commit = _git(cwd, "rev-parse", "HEAD")
     diff = _git(cwd, "diff", "HEAD", "--no-color", "--no-ext-diff") or b""
     return CodeCapture(
-        CodeVersion(commit=commit.decode().strip() if commit else None, repo_root=root.decode().strip()),
+        CodeVersion(
+            commit=commit.decode().strip() if commit else None, repo_root=root.decode().strip()
+        ),
         diff,
     )
 

@@ -117,10 +117,14 @@ class ActiveRun:
     def log_text(self, name: str, text: str) -> ArtifactRef:
         return self.log_artifact(name, text.encode())
 
-    def use_dataset(self, name: str, version: int | str = "latest", digest: str | None = None) -> None:
+    def use_dataset(
+        self, name: str, version: int | str = "latest", digest: str | None = None
+    ) -> None:
         """Record a dataset version as an input of this run (resolved by the data layer)."""
         validate_key(name, "dataset name")
-        self.workspace.store.runs.add_input(self.id, RunInput("dataset", name, str(version), digest))
+        self.workspace.store.runs.add_input(
+            self.id, RunInput("dataset", name, str(version), digest)
+        )
 
     # -- lifecycle --------------------------------------------------------------------------
     def flush(self) -> None:
@@ -179,4 +183,3 @@ def ending_for(
         return RunStatus.FAILED, f"SystemExit({code!r})"
     text = "".join(traceback.format_exception(kind, exc, tb))
     return RunStatus.FAILED, text[-MAX_ERROR_LENGTH:]
-

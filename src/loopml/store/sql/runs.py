@@ -82,7 +82,8 @@ class SqlRunStore(RunStore):
             conn.execute(t.runs.insert(), row)
             if tags:
                 conn.execute(
-                    t.tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
+                    t.tags.insert(),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
                 )
 
         write(self._engine, work)
