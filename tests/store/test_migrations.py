@@ -21,21 +21,21 @@ def _write_first_revision_records(engine: sa.Engine) -> None:
         conn.execute(sa.text("INSERT INTO projects VALUES ('p1', 'legacy', 1000)"))
         conn.execute(
             sa.text(
-                "INSERT INTO runs (id, project_id, name, status, start_ms, end_ms, heartbeat_ms) "
-                "VALUES ('r1', 'p1', 'old-run', 'FINISHED', 1000, 2000, 2000)"
+                "INSERT INTO runs (pk, id, project_id, name, status, start_ms, end_ms, heartbeat_ms) "
+                "VALUES (7, 'r1', 'p1', 'old-run', 'FINISHED', 1000, 2000, 2000)"
             )
         )
-        conn.execute(sa.text("INSERT INTO params VALUES ('r1', 'C', '0.5')"))
-        conn.execute(sa.text("INSERT INTO tags VALUES ('r1', 'team', 'core')"))
+        conn.execute(sa.text("INSERT INTO params VALUES (7, 'C', '0.5')"))
+        conn.execute(sa.text("INSERT INTO tags VALUES (7, 'team', 'core')"))
         conn.execute(
             sa.text(
-                "INSERT INTO metrics (run_id, key, value, step, ts_ms) "
-                "VALUES ('r1', 'acc', 0.8, 0, 1500)"
+                "INSERT INTO metrics (run_pk, key, value, step, ts_ms) "
+                "VALUES (7, 'acc', 0.8, 0, 1500)"
             )
         )
-        conn.execute(sa.text("INSERT INTO latest_metrics VALUES ('r1', 'acc', 0.8, 0, 1500)"))
+        conn.execute(sa.text("INSERT INTO latest_metrics VALUES (7, 'acc', 0.8, 0, 1500)"))
         conn.execute(
-            sa.text("INSERT INTO run_artifacts VALUES ('r1', 'model', :d, 'bytes', 3, 1500)"),
+            sa.text("INSERT INTO run_artifacts VALUES (7, 'model', :d, 'bytes', 3, 1500)"),
             {"d": "a" * 64},
         )
 

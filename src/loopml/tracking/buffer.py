@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from loopml.core.entities import Metric
@@ -32,33 +33,28 @@ class MetricBuffer:
         self._heartbeat = heartbeat
         self._flush_interval = flush_interval
         self._heartbeat_interval = heartbeat_interval
-        self._points: list[Metric] = []
-        self._lock = threading.Lock()  # guards _points
+        self._points: deque[Metric] = deque()  # append and popleft are atomic: no lock per point
         self._flush_lock = threading.Lock()  # one writer at a time keeps batches in order
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="loopml-metrics", daemon=True)
         self._thread.start()
 
-    def add(self, points: Sequence[Metric]) -> None:
-        with self._lock:
-            self._points.extend(points)
-            large = len(self._points) >= EAGER_FLUSH_POINTS
-        if large:
+    def add(self, point: Metric) -> None:
+        self._points.append(point)
+        if len(self._points) >= EAGER_FLUSH_POINTS:
             self._wake.set()
 
     def flush(self) -> None:
         """Write every buffered point now; on failure the points stay and the error is raised."""
         with self._flush_lock:
-            with self._lock:
-                batch, self._points = self._points, []
+            batch = [self._points.popleft() for _ in range(len(self._points))]
             if not batch:
                 return
             try:
                 self._write(batch)
             except BaseException:
-                with self._lock:
-                    self._points[:0] = batch
+                self._points.extendleft(reversed(batch))
                 raise
 
     def close(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numbers
 import traceback
-from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import TracebackType
@@ -26,11 +25,19 @@ MAX_ERROR_LENGTH = 10_000
 
 
 def metric_value(key: str, value: Any) -> float:
+    if type(value) is float:  # the common case, ahead of the slower ABC check
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidArgumentError(
             f"metric {key!r} must be a real number, got {type(value).__name__} {value!r}"
         )
     return float(value)
+
+
+def _integer_step(key: str, step: Any) -> int:
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise InvalidArgumentError(f"step of metric {key!r} must be an integer, got {step!r}")
+    return int(step)
 
 
 def _param_value(key: str, value: Any) -> str:
@@ -50,7 +57,8 @@ class ActiveRun:
         self.id = record.id
         self.project = record.project
         self.name = record.name
-        self._next_step: dict[str, int] = defaultdict(int)
+        self._next_step: dict[str, int] = {}
+        self._valid_keys: set[str] = set()
         self._ended = False
         runs = workspace.store.runs
         self._buffer = MetricBuffer(
@@ -72,7 +80,9 @@ class ActiveRun:
     def log_metric(
         self, key: str, value: float, step: int | None = None, timestamp: datetime | None = None
     ) -> None:
-        self.log_metrics({key: value}, step=step, timestamp=timestamp)
+        """Buffer one point; `step` defaults to one past the key's last step in this run."""
+        self._check_open()
+        self._add(key, value, step, timestamp or datetime.now(UTC))
 
     def log_metrics(
         self,
@@ -80,24 +90,24 @@ class ActiveRun:
         step: int | None = None,
         timestamp: datetime | None = None,
     ) -> None:
-        """Buffer points; `step` defaults to one past the key's last step in this run."""
+        """Buffer several points logged at the same step and time."""
         self._check_open()
         when = timestamp or datetime.now(UTC)
-        points = []
         for key, value in metrics.items():
-            validate_key(key)
-            number = metric_value(key, value)
-            at = self._step(key, step)
-            points.append(Metric(key, number, at, when))
-        self._buffer.add(points)
+            self._add(key, value, step, when)
 
-    def _step(self, key: str, step: int | None) -> int:
+    def _add(self, key: str, value: Any, step: int | None, when: datetime) -> None:
+        if key not in self._valid_keys:
+            self._valid_keys.add(validate_key(key))
+        number = metric_value(key, value)
+        next_step = self._next_step.get(key, 0)
         if step is None:
-            step = self._next_step[key]
-        elif isinstance(step, bool) or not isinstance(step, numbers.Integral):
-            raise InvalidArgumentError(f"step of metric {key!r} must be an integer, got {step!r}")
-        self._next_step[key] = max(self._next_step[key], int(step) + 1)
-        return int(step)
+            step = next_step
+        elif type(step) is not int:
+            step = _integer_step(key, step)
+        if step >= next_step:
+            self._next_step[key] = step + 1
+        self._buffer.add(Metric(key, number, step, when))
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})

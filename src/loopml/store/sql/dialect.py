@@ -6,8 +6,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from loopml.store.sql import schema as t
-
 
 def _insert(conn: Connection, table: sa.Table):  # type: ignore[no-untyped-def]
     module = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -19,18 +17,31 @@ def insert_ignore(conn: Connection, table: sa.Table) -> sa.Insert:
     return _insert(conn, table).on_conflict_do_nothing()
 
 
-def upsert_latest_metrics(conn: Connection, rows: list[dict]) -> None:
-    """Keep, per (run, key), the point with the highest (step, timestamp)."""
-    if not rows:
-        return
-    stmt = _insert(conn, t.latest_metrics)
-    current, new = t.latest_metrics.c, stmt.excluded
-    newer = sa.or_(
-        new.step > current.step, sa.and_(new.step == current.step, new.ts_ms >= current.ts_ms)
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[current.run_id, current.key],
-        set_={"value": new.value, "step": new.step, "ts_ms": new.ts_ms},
-        where=newer,
-    )
-    conn.execute(stmt, rows)
+_METRIC_COLUMNS = "(run_pk, key, value, step, ts_ms)"
+_INSERT_METRICS = (
+    f"INSERT INTO metrics {_METRIC_COLUMNS} VALUES ({{p}}, {{p}}, {{p}}, {{p}}, {{p}})"
+)
+# The same text is valid on SQLite (3.24+) and PostgreSQL: keep the newest (step, time) point.
+_UPSERT_LATEST = (
+    f"INSERT INTO latest_metrics {_METRIC_COLUMNS} VALUES ({{p}}, {{p}}, {{p}}, {{p}}, {{p}}) "
+    "ON CONFLICT (run_pk, key) DO UPDATE SET "
+    "value = excluded.value, step = excluded.step, ts_ms = excluded.ts_ms "
+    "WHERE excluded.step > latest_metrics.step OR "
+    "(excluded.step = latest_metrics.step AND excluded.ts_ms >= latest_metrics.ts_ms)"
+)
+
+
+def _placeholder(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def insert_metric_rows(conn: Connection, rows: list[tuple], latest: list[tuple]) -> None:
+    """Metric points and their per-key latest values as (run_pk, key, value, step, ts_ms).
+
+    Goes straight to the driver's executemany: metric batches are the hottest write path,
+    and building SQLAlchemy parameter dicts per point cost more than the database itself.
+    """
+    p = _placeholder(conn)
+    conn.exec_driver_sql(_INSERT_METRICS.format(p=p), rows)
+    if latest:
+        conn.exec_driver_sql(_UPSERT_LATEST.format(p=p), latest)

@@ -1,10 +1,16 @@
-"""Runs, params, metrics, tags, artifacts and inputs in SQL."""
+"""Runs, params, metrics, tags, artifacts and inputs in SQL.
+
+Child tables key on the run's integer `pk`; the public 32-digit `id` is looked up once and
+cached (a run's pk never changes), so a metric flush costs no extra query.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -24,11 +30,12 @@ from loopml.store import filters
 from loopml.store.base import RunPage, RunStore
 from loopml.store.sql import schema as t
 from loopml.store.sql import search
-from loopml.store.sql.dialect import insert_ignore, upsert_latest_metrics
+from loopml.store.sql.dialect import insert_ignore, insert_metric_rows
 from loopml.store.sql.engine import read, write
 from loopml.store.sql.projects import SqlProjectStore
 
 _RUN_COLUMNS = (*t.runs.c, t.projects.c.name.label("project_name"))
+_PK_CACHE_LIMIT = 100_000
 
 
 def _metric_value(value: float | None) -> float:
@@ -39,10 +46,27 @@ def _stored_value(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
 class SqlRunStore(RunStore):
     def __init__(self, engine: Engine, projects: SqlProjectStore) -> None:
         self._engine = engine
         self._projects = projects
+        self._pks: dict[str, int] = {}
+
+    def _pk(self, conn: Connection, run_id: str) -> int:
+        """The integer key of a run, raising NotFoundError naming the id when there is none."""
+        pk = self._pks.get(run_id)
+        if pk is None:
+            pk = conn.execute(sa.select(t.runs.c.pk).where(t.runs.c.id == run_id)).scalar()
+            if pk is None:
+                raise NotFoundError(f"run {run_id!r} not found")
+            if len(self._pks) >= _PK_CACHE_LIMIT:
+                self._pks.clear()
+            self._pks[run_id] = pk
+        return pk
 
     # -- runs -------------------------------------------------------------------------------
     def create(
@@ -79,42 +103,39 @@ class SqlRunStore(RunStore):
         }
 
         def work(conn: Connection) -> None:
-            conn.execute(t.runs.insert(), row)
+            pk = conn.execute(t.runs.insert().returning(t.runs.c.pk), row).scalar_one()
             if tags:
-                conn.execute(
-                    t.tags.insert(),
-                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
-                )
+                conn.execute(t.tags.insert(), _keyed_rows(pk, tags))
 
         write(self._engine, work)
         return self.get(run_id)
 
     def get(self, run_id: str) -> Run:
         def work(conn: Connection) -> Run:
-            runs = self._hydrate(conn, self._run_rows(conn, [run_id]))
+            runs = self._hydrate(conn, self._run_rows(conn, t.runs.c.id.in_([run_id])))
             if not runs:
                 raise NotFoundError(f"run {run_id!r} not found")
             return runs[0]
 
         return read(self._engine, work)
 
-    def _run_rows(self, conn: Connection, run_ids: Sequence[str]) -> list[sa.Row]:
+    def _run_rows(self, conn: Connection, where: sa.ColumnElement[bool]) -> list[sa.Row]:
         query = (
             sa.select(*_RUN_COLUMNS)
             .join(t.projects, t.projects.c.id == t.runs.c.project_id)
-            .where(t.runs.c.id.in_(run_ids))
+            .where(where)
         )
         return list(conn.execute(query))
 
     def _hydrate(self, conn: Connection, rows: Sequence[sa.Row]) -> list[Run]:
         """Turn run rows into records with their params, latest metrics and tags (3 queries)."""
-        ids = [row.id for row in rows]
-        if not ids:
+        pks = [row.pk for row in rows]
+        if not pks:
             return []
-        params = _group(conn, t.params, ids, lambda r: r.value)
-        tags = _group(conn, t.tags, ids, lambda r: r.value)
-        metrics = _group(conn, t.latest_metrics, ids, lambda r: _metric_value(r.value))
-        return [_run_record(row, params[row.id], metrics[row.id], tags[row.id]) for row in rows]
+        params = _group(conn, t.params, pks, lambda r: r.value)
+        tags = _group(conn, t.tags, pks, lambda r: r.value)
+        metrics = _group(conn, t.latest_metrics, pks, lambda r: _metric_value(r.value))
+        return [_run_record(row, params[row.pk], metrics[row.pk], tags[row.pk]) for row in rows]
 
     def set_status(self, run_id: str, status: RunStatus, error: str | None = None) -> Run:
         status = RunStatus(status)
@@ -147,7 +168,6 @@ class SqlRunStore(RunStore):
     def fail_stale(self, timeout_seconds: float) -> list[str]:
         cutoff = now_ms() - int(timeout_seconds * 1000)
         stale = sa.and_(t.runs.c.status == RunStatus.RUNNING.value, t.runs.c.heartbeat_ms < cutoff)
-
         probe = sa.select(t.runs.c.id).where(stale)
         if not read(self._engine, lambda conn: conn.execute(probe.limit(1)).first()):
             return []  # the common case stays a read: no write lock taken at every open
@@ -174,13 +194,10 @@ class SqlRunStore(RunStore):
             return
 
         def work(conn: Connection) -> None:
-            self._require_run(conn, run_id)
-            conn.execute(
-                insert_ignore(conn, t.params),
-                [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()],
-            )
+            pk = self._pk(conn, run_id)
+            conn.execute(insert_ignore(conn, t.params), _keyed_rows(pk, params))
             query = sa.select(t.params.c.key, t.params.c.value).where(
-                t.params.c.run_id == run_id, t.params.c.key.in_(list(params))
+                t.params.c.run_pk == pk, t.params.c.key.in_(list(params))
             )
             stored = {key: value for key, value in conn.execute(query)}
             for key, value in params.items():
@@ -195,22 +212,16 @@ class SqlRunStore(RunStore):
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         if not metrics:
             return
-        rows = [
-            {
-                "run_id": run_id,
-                "key": m.key,
-                "value": _stored_value(m.value),
-                "step": m.step,
-                "ts_ms": int(m.timestamp.timestamp() * 1000),
-            }
-            for m in metrics
-        ]
-        latest = _latest_rows(rows)
 
         def work(conn: Connection) -> None:
-            self._require_run(conn, run_id)
-            conn.execute(t.metrics.insert(), rows)
-            upsert_latest_metrics(conn, latest)
+            pk = self._pk(conn, run_id)
+            ms: dict[datetime, int] = {}  # points logged together share one datetime object
+            rows = [
+                (pk, m.key, _stored_value(m.value), m.step, ms.get(m.timestamp) or
+                 ms.setdefault(m.timestamp, _ms(m.timestamp)))
+                for m in metrics
+            ]  # fmt: skip
+            insert_metric_rows(conn, rows, _latest_rows(rows))
 
         write(self._engine, work)
 
@@ -219,36 +230,28 @@ class SqlRunStore(RunStore):
             return
 
         def work(conn: Connection) -> None:
-            self._require_run(conn, run_id)
-            conn.execute(
-                t.tags.delete().where(t.tags.c.run_id == run_id, t.tags.c.key.in_(list(tags)))
-            )
-            conn.execute(
-                t.tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
-            )
+            pk = self._pk(conn, run_id)
+            conn.execute(t.tags.delete().where(t.tags.c.run_pk == pk, t.tags.c.key.in_(list(tags))))
+            conn.execute(t.tags.insert(), _keyed_rows(pk, tags))
 
         write(self._engine, work)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         def work(conn: Connection) -> None:
-            self._require_run(conn, run_id)
-            result = conn.execute(
-                t.tags.delete().where(t.tags.c.run_id == run_id, t.tags.c.key == key)
-            )
+            pk = self._pk(conn, run_id)
+            result = conn.execute(t.tags.delete().where(t.tags.c.run_pk == pk, t.tags.c.key == key))
             if result.rowcount == 0:
                 raise NotFoundError(f"run {run_id} has no tag {key!r}")
 
         write(self._engine, work)
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
-        query = (
-            sa.select(t.metrics.c.value, t.metrics.c.step, t.metrics.c.ts_ms)
-            .where(t.metrics.c.run_id == run_id, t.metrics.c.key == key)
-            .order_by(t.metrics.c.step, t.metrics.c.ts_ms, t.metrics.c.id)
-        )
-
         def work(conn: Connection) -> list[Metric]:
-            self._require_run(conn, run_id)
+            query = (
+                sa.select(t.metrics.c.value, t.metrics.c.step, t.metrics.c.ts_ms)
+                .where(t.metrics.c.run_pk == self._pk(conn, run_id), t.metrics.c.key == key)
+                .order_by(t.metrics.c.step, t.metrics.c.ts_ms, t.metrics.c.id)
+            )
             return [
                 Metric(key, _metric_value(v), step, ms_to_datetime(ts))  # type: ignore[arg-type]
                 for v, step, ts in conn.execute(query)
@@ -258,46 +261,33 @@ class SqlRunStore(RunStore):
 
     # -- artifacts and inputs ---------------------------------------------------------------
     def log_artifact(self, run_id: str, artifact: ArtifactRef) -> None:
-        row = {
-            "run_id": run_id,
-            "name": artifact.name,
-            "digest": artifact.digest,
-            "serializer": artifact.serializer,
-            "size": artifact.size,
-            "created_ms": int(artifact.created_time.timestamp() * 1000),
-        }
-
         def work(conn: Connection) -> None:
-            self._require_run(conn, run_id)
+            pk = self._pk(conn, run_id)
             conn.execute(
                 t.run_artifacts.delete().where(
-                    t.run_artifacts.c.run_id == run_id, t.run_artifacts.c.name == artifact.name
+                    t.run_artifacts.c.run_pk == pk, t.run_artifacts.c.name == artifact.name
                 )
             )
-            conn.execute(t.run_artifacts.insert(), row)
+            conn.execute(t.run_artifacts.insert(), _artifact_row(pk, artifact))
 
         write(self._engine, work)
 
     def artifacts(self, run_id: str) -> list[ArtifactRef]:
-        query = (
-            sa.select(t.run_artifacts)
-            .where(t.run_artifacts.c.run_id == run_id)
-            .order_by(t.run_artifacts.c.name)
-        )
-
         def work(conn: Connection) -> list[ArtifactRef]:
-            self._require_run(conn, run_id)
+            query = (
+                sa.select(t.run_artifacts)
+                .where(t.run_artifacts.c.run_pk == self._pk(conn, run_id))
+                .order_by(t.run_artifacts.c.name)
+            )
             return [_artifact_record(row) for row in conn.execute(query)]
 
         return read(self._engine, work)
 
     def get_artifact(self, run_id: str, name: str) -> ArtifactRef:
-        query = sa.select(t.run_artifacts).where(
-            t.run_artifacts.c.run_id == run_id, t.run_artifacts.c.name == name
-        )
-
         def work(conn: Connection) -> ArtifactRef:
-            self._require_run(conn, run_id)
+            query = sa.select(t.run_artifacts).where(
+                t.run_artifacts.c.run_pk == self._pk(conn, run_id), t.run_artifacts.c.name == name
+            )
             row = conn.execute(query).first()
             if row is None:
                 raise NotFoundError(f"run {run_id} has no artifact {name!r}")
@@ -306,19 +296,15 @@ class SqlRunStore(RunStore):
         return read(self._engine, work)
 
     def add_input(self, run_id: str, run_input: RunInput) -> None:
-        row = {"run_id": run_id, **_input_row(run_input)}
-
         def work(conn: Connection) -> None:
-            self._require_run(conn, run_id)
+            row = {"run_pk": self._pk(conn, run_id), **_input_row(run_input)}
             conn.execute(insert_ignore(conn, t.run_inputs), [row])
 
         write(self._engine, work)
 
     def inputs(self, run_id: str) -> list[RunInput]:
-        query = sa.select(t.run_inputs).where(t.run_inputs.c.run_id == run_id)
-
         def work(conn: Connection) -> list[RunInput]:
-            self._require_run(conn, run_id)
+            query = sa.select(t.run_inputs).where(t.run_inputs.c.run_pk == self._pk(conn, run_id))
             return [RunInput(r.kind, r.name, r.version, r.digest) for r in conn.execute(query)]
 
         return read(self._engine, work)
@@ -336,7 +322,7 @@ class SqlRunStore(RunStore):
         offset = search.decode_page_token(page_token)
         expr = filters.parse_filter(filter)
         order = filters.parse_order_by(list(order_by or ()))
-        query = sa.select(t.runs.c.id).join(t.projects, t.projects.c.id == t.runs.c.project_id)
+        query = sa.select(t.runs.c.pk).join(t.projects, t.projects.c.id == t.runs.c.project_id)
 
         def work(conn: Connection) -> RunPage:
             conditions = []
@@ -345,38 +331,40 @@ class SqlRunStore(RunStore):
             if expr is not None:
                 conditions.append(search.condition(expr))
             ordered, clauses = search.ordering(query.where(*conditions), order)
-            page_ids = list(
-                conn.execute(ordered.order_by(*clauses).limit(limit + 1).offset(offset)).scalars()
-            )
-            has_more = len(page_ids) > limit
-            page_ids = page_ids[:limit]
-            by_id = {run.id: run for run in self._hydrate(conn, self._run_rows(conn, page_ids))}
+            page = ordered.order_by(*clauses).limit(limit + 1).offset(offset)
+            pks = list(conn.execute(page).scalars())
+            has_more = len(pks) > limit
+            pks = pks[:limit]
+            rows = self._run_rows(conn, t.runs.c.pk.in_(pks))
+            runs = self._hydrate(conn, rows)
+            by_pk = {row.pk: run for row, run in zip(rows, runs, strict=True)}
             token = search.encode_page_token(offset + limit) if has_more else None
-            return RunPage([by_id[i] for i in page_ids], token)
+            return RunPage([by_pk[pk] for pk in pks], token)
 
         return read(self._engine, work)
 
-    def _require_run(self, conn: Connection, run_id: str) -> None:
-        found = conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first()
-        if found is None:
-            raise NotFoundError(f"run {run_id!r} not found")
+
+def _keyed_rows(pk: int, values: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [{"run_pk": pk, "key": key, "value": value} for key, value in values.items()]
 
 
-def _group(conn: Connection, table: sa.Table, ids: list[str], value_of) -> dict[str, dict]:  # type: ignore[no-untyped-def]
-    grouped: dict[str, dict] = defaultdict(dict)
-    for row in conn.execute(sa.select(table).where(table.c.run_id.in_(ids))):
-        grouped[row.run_id][row.key] = value_of(row)
+def _group(
+    conn: Connection, table: sa.Table, pks: list[int], value_of: Callable[[sa.Row], Any]
+) -> dict[int, dict[str, Any]]:
+    grouped: dict[int, dict[str, Any]] = defaultdict(dict)
+    for row in conn.execute(sa.select(table).where(table.c.run_pk.in_(pks))):
+        grouped[row.run_pk][row.key] = value_of(row)
     return grouped
 
 
-def _latest_rows(rows: Iterable[dict]) -> list[dict]:
+def _latest_rows(rows: Iterable[tuple]) -> list[tuple]:
     """The newest point per key within one batch, by (step, timestamp, order logged)."""
-    latest: dict[str, dict] = {}
+    latest: dict[str, tuple] = {}
     for row in rows:
-        current = latest.get(row["key"])
-        if current is None or (row["step"], row["ts_ms"]) >= (current["step"], current["ts_ms"]):
-            latest[row["key"]] = row
-    return [latest[key] for key in sorted(latest)]
+        current = latest.get(row[1])
+        if current is None or (row[3], row[4]) >= (current[3], current[4]):
+            latest[row[1]] = row
+    return [latest[key] for key in sorted(latest)]  # sorted: a stable lock order across writers
 
 
 def _run_record(row: sa.Row, params: dict, metrics: dict, tags: dict) -> Run:
@@ -400,6 +388,17 @@ def _run_record(row: sa.Row, params: dict, metrics: dict, tags: dict) -> Run:
     )
 
 
+def _artifact_row(pk: int, artifact: ArtifactRef) -> dict[str, Any]:
+    return {
+        "run_pk": pk,
+        "name": artifact.name,
+        "digest": artifact.digest,
+        "serializer": artifact.serializer,
+        "size": artifact.size,
+        "created_ms": _ms(artifact.created_time),
+    }
+
+
 def _artifact_record(row: sa.Row) -> ArtifactRef:
     return ArtifactRef(
         name=row.name,
@@ -410,7 +409,7 @@ def _artifact_record(row: sa.Row) -> ArtifactRef:
     )
 
 
-def _input_row(run_input: RunInput) -> dict:
+def _input_row(run_input: RunInput) -> dict[str, Any]:
     return {
         "kind": run_input.kind,
         "name": run_input.name,

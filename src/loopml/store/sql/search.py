@@ -60,10 +60,10 @@ def condition(expr: f.Expr) -> sa.ColumnElement[bool]:
             value = int(value)  # type: ignore[arg-type]
         return _compare(column, expr.op, value)
     table = _KEYED_TABLES[field.kind]
-    matching = sa.select(table.c.run_id).where(
+    matching = sa.select(table.c.run_pk).where(
         table.c.key == field.key, _compare(table.c.value, expr.op, value)
     )
-    return t.runs.c.id.in_(matching)
+    return t.runs.c.pk.in_(matching)
 
 
 def ordering(
@@ -77,13 +77,13 @@ def ordering(
         else:
             table = _KEYED_TABLES[item.field.kind].alias(f"order_{index}")
             query = query.outerjoin(
-                table, sa.and_(table.c.run_id == t.runs.c.id, table.c.key == item.field.key)
+                table, sa.and_(table.c.run_pk == t.runs.c.pk, table.c.key == item.field.key)
             )
             column = table.c.value
         clauses.append((column.desc() if item.descending else column.asc()).nulls_last())
     if not order_by:
         clauses.append(t.runs.c.start_ms.desc())
-    clauses.append(t.runs.c.id.asc())
+    clauses.append(t.runs.c.pk.asc())
     return query, clauses
 
 

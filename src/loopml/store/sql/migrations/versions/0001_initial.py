@@ -15,8 +15,9 @@ Key = sa.String(250)
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _run_fk() -> sa.ForeignKey:
-    return sa.ForeignKey("runs.id", ondelete="CASCADE")
+def _run_pk(**kwargs: bool) -> sa.Column:
+    fk = sa.ForeignKey("runs.pk", ondelete="CASCADE")
+    return sa.Column("run_pk", sa.BigInteger, fk, **kwargs)
 
 
 def upgrade() -> None:
@@ -28,7 +29,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "runs",
-        sa.Column("id", Id, primary_key=True),
+        sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", Id, nullable=False, unique=True),
         sa.Column("project_id", Id, sa.ForeignKey("projects.id"), nullable=False),
         sa.Column("name", sa.String(250), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
@@ -50,7 +52,7 @@ def upgrade() -> None:
     for table in ("params", "tags"):
         op.create_table(
             table,
-            sa.Column("run_id", Id, _run_fk(), primary_key=True),
+            _run_pk(primary_key=True),
             sa.Column("key", Key, primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
         )
@@ -58,25 +60,26 @@ def upgrade() -> None:
     op.create_table(
         "metrics",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
-        sa.Column("run_id", Id, _run_fk(), nullable=False),
+        _run_pk(nullable=False),
         sa.Column("key", Key, nullable=False),
         sa.Column("value", sa.Float(53)),
         sa.Column("step", sa.BigInteger, nullable=False),
         sa.Column("ts_ms", sa.BigInteger, nullable=False),
     )
-    op.create_index("ix_metrics_run_key_step", "metrics", ["run_id", "key", "step"])
+    op.create_index("ix_metrics_run_key_step", "metrics", ["run_pk", "key", "step"])
     op.create_table(
         "latest_metrics",
-        sa.Column("run_id", Id, _run_fk(), primary_key=True),
+        _run_pk(primary_key=True),
         sa.Column("key", Key, primary_key=True),
         sa.Column("value", sa.Float(53)),
         sa.Column("step", sa.BigInteger, nullable=False),
         sa.Column("ts_ms", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])
     op.create_table(
         "run_artifacts",
-        sa.Column("run_id", Id, _run_fk(), primary_key=True),
+        _run_pk(primary_key=True),
         sa.Column("name", sa.String(500), primary_key=True),
         sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("serializer", sa.String(32), nullable=False),

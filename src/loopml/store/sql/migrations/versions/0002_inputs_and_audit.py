@@ -17,10 +17,7 @@ def upgrade() -> None:
     op.create_table(
         "run_inputs",
         sa.Column(
-            "run_id",
-            sa.String(32),
-            sa.ForeignKey("runs.id", ondelete="CASCADE"),
-            primary_key=True,
+            "run_pk", sa.BigInteger, sa.ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True
         ),
         sa.Column("kind", sa.String(32), primary_key=True),
         sa.Column("name", sa.String(250), primary_key=True),
