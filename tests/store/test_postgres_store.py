@@ -6,11 +6,12 @@ import pytest
 
 from loopml.store.sql.store import SqlMetadataStore
 from tests.store.contract import RunStoreContract
+from tests.store.dataset_contract import DatasetStoreContract
 
 pytestmark = pytest.mark.postgres
 
 
-class TestPostgresStore(RunStoreContract):
+class TestPostgresStore(RunStoreContract, DatasetStoreContract):
     @pytest.fixture
     def store(self, postgres_uri: str) -> Iterator[SqlMetadataStore]:
         store = SqlMetadataStore(postgres_uri)

@@ -113,8 +113,8 @@ class DatasetVersion:
     schema: Schema | None = None
     profile: Profile | None = None
     producer_run_id: str | None = None
-    manifest_digest: str | None = None
-    created: bool = True  # False when `add` found identical content already stored
+    profile_digest: str | None = None  # the profile's JSON blob in the artifact store
+    created: bool = True  # False when `add` found the latest version already has this content
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

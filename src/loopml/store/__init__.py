@@ -1,5 +1,5 @@
 """Metadata store: one small interface per record kind, chosen by URI scheme."""
 
-from loopml.store.base import MetadataStore, ProjectStore, RunPage, RunStore
+from loopml.store.base import DatasetStore, MetadataStore, ProjectStore, RunPage, RunStore
 
-__all__ = ["MetadataStore", "ProjectStore", "RunPage", "RunStore"]
+__all__ = ["DatasetStore", "MetadataStore", "ProjectStore", "RunPage", "RunStore"]

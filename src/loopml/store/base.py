@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 
+from loopml.core.datasets import DatasetVersion, Schema
 from loopml.core.entities import ArtifactRef, CodeVersion, Metric, Project, Run, RunInput, RunStatus
 
 
@@ -112,11 +113,53 @@ class RunStore(abc.ABC):
         """Runs matching a filter such as ``metrics.acc > 0.9 and params.C = '1.0'``."""
 
 
+class DatasetStore(abc.ABC):
+    @abc.abstractmethod
+    def create_version(
+        self,
+        name: str,
+        *,
+        digest: str,
+        files: int,
+        size: int,
+        format: str,
+        schema: Schema | None = None,
+        profile_digest: str | None = None,
+        producer_run_id: str | None = None,
+    ) -> DatasetVersion:
+        """Record the next version of `name` (1, 2, 3...; never the same number twice, even
+        when processes race). If the latest version already has this digest, return it with
+        `created=False` instead."""
+
+    @abc.abstractmethod
+    def get_version(self, name: str, version: int | str = "latest") -> DatasetVersion:
+        """A version by number or "latest"; NotFoundError names the dataset or version."""
+
+    @abc.abstractmethod
+    def list_versions(self, name: str) -> list[DatasetVersion]: ...
+
+    @abc.abstractmethod
+    def list_latest(self) -> list[DatasetVersion]:
+        """The latest version of every dataset, by name."""
+
+    @abc.abstractmethod
+    def find_by_digest(self, digest: str) -> list[DatasetVersion]: ...
+
+    @abc.abstractmethod
+    def produced_by(self, run_id: str) -> list[DatasetVersion]:
+        """Versions added while `run_id` was the active run."""
+
+    @abc.abstractmethod
+    def consumers(self, name: str, version: int) -> list[str]:
+        """Ids of runs that recorded this version as an input."""
+
+
 class MetadataStore(abc.ABC):
     """Every record interface of one backend, sharing its connection."""
 
     projects: ProjectStore
     runs: RunStore
+    datasets: DatasetStore
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -12,7 +12,7 @@ from loopml.artifacts import objects
 from loopml.core.entities import Metric, Run
 from loopml.core.names import validate_key, validate_project_name
 from loopml.store.base import RunPage
-from loopml.tracking import context
+from loopml.core import context
 from loopml.tracking.capture import capture_code, capture_environment
 from loopml.tracking.run import ActiveRun
 from loopml.workspace import Workspace

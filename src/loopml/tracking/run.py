@@ -17,7 +17,8 @@ from loopml.core.names import (
     validate_artifact_name,
     validate_key,
 )
-from loopml.tracking import context, signals
+from loopml.core import context
+from loopml.tracking import signals
 from loopml.tracking.buffer import MetricBuffer
 from loopml.workspace import Workspace
 

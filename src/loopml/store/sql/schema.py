@@ -130,3 +130,32 @@ audit_events = sa.Table(
     sa.Column("details", sa.JSON, nullable=False),
     sa.Index("ix_audit_target_ts", "target", "ts_ms"),
 )
+
+# Revision 0003: datasets. `last_version` is bumped under a row lock to number versions.
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("last_version", sa.Integer, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("dataset_pk", sa.BigInteger, sa.ForeignKey("datasets.pk"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("files", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("schema", sa.JSON),
+    sa.Column("profile_digest", sa.String(64)),
+    sa.Column("producer_run_pk", sa.BigInteger, sa.ForeignKey("runs.pk")),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("dataset_pk", "version", name="uq_dataset_versions_version"),
+    sa.Index("ix_dataset_versions_digest", "digest"),
+    sa.Index("ix_dataset_versions_producer", "producer_run_pk"),
+)

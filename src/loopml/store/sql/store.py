@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from loopml.store.base import MetadataStore
 from loopml.store.sql import migrate
+from loopml.store.sql.datasets import SqlDatasetStore
 from loopml.store.sql.engine import create_engine
 from loopml.store.sql.projects import SqlProjectStore
 from loopml.store.sql.runs import SqlRunStore
@@ -17,6 +18,7 @@ class SqlMetadataStore(MetadataStore):
             migrate.upgrade(self.engine)
         self.projects = SqlProjectStore(self.engine)
         self.runs = SqlRunStore(self.engine, self.projects)
+        self.datasets = SqlDatasetStore(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
