@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from loopml.artifacts import objects
+from loopml.core import context
 from loopml.core.entities import Metric, Run
 from loopml.core.names import validate_key, validate_project_name
 from loopml.store.base import RunPage
-from loopml.core import context
 from loopml.tracking.capture import capture_code, capture_environment
 from loopml.tracking.run import ActiveRun
 from loopml.workspace import Workspace

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from loopml.artifacts import objects
+from loopml.core import context
 from loopml.core.entities import ArtifactRef, Metric, Run, RunInput, RunStatus
 from loopml.core.errors import InvalidArgumentError
 from loopml.core.names import (
@@ -17,7 +18,6 @@ from loopml.core.names import (
     validate_artifact_name,
     validate_key,
 )
-from loopml.core import context
 from loopml.tracking import signals
 from loopml.tracking.buffer import MetricBuffer
 from loopml.workspace import Workspace
