@@ -37,9 +37,10 @@ _EXPORTS = {
     "WorkspaceNotFoundError": "loopml.core.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__", "init"])
+__all__ = sorted([*_EXPORTS, "__version__", "datasets", "init"])
 
 if TYPE_CHECKING:
+    from loopml.data import api as datasets
     from loopml.core.entities import ArtifactRef, Metric, Run, RunStatus
     from loopml.core.errors import (
         ConflictError,
@@ -69,7 +70,14 @@ def init(path: str | None = None) -> Any:
     return Workspace.init(path)
 
 
+_MODULES = {"datasets": "loopml.data.api"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'loopml' has no attribute {name!r}")

@@ -71,6 +71,14 @@ class Workspace:
     def root(self) -> Path | None:
         return self.config.root
 
+    @property
+    def cache_dir(self) -> Path:
+        """Machine-local caches: `.loopml/cache`, or ~/.cache/loopml for a store from the
+        environment with no workspace folder."""
+        if self.config.root is not None:
+            return self.config.root / WORKSPACE_DIR / "cache"
+        return Path.home() / ".cache" / "loopml"
+
     def close(self) -> None:
         self.store.close()
 

@@ -170,11 +170,21 @@ def test_nested_runs_record_their_parent(workspace: Workspace) -> None:
     assert loopml.get_run(outer.id).parent_run_id is None
 
 
-def test_use_dataset_records_an_input(workspace: Workspace) -> None:
+def test_use_dataset_records_the_resolved_version(workspace: Workspace, tmp_path: Path) -> None:
+    for content in ("a,b\n1,2\n", "a,b\n3,4\n"):
+        (tmp_path / "iris.csv").write_text(content)
+        loopml.datasets.add("iris", tmp_path / "iris.csv")
     with loopml.start_run(project="p") as run:
-        run.use_dataset("iris", version=3)
-    [data] = workspace.store.runs.inputs(run.id)
-    assert (data.kind, data.name, data.version) == ("dataset", "iris", "3")
+        used = run.use_dataset("iris")  # "latest" is resolved to a number and a digest now
+        run.use_dataset("iris", version=1)
+        with pytest.raises(NotFoundError, match="ghost"):
+            run.use_dataset("ghost")
+    inputs = sorted(workspace.store.runs.inputs(run.id), key=lambda i: i.version)
+    assert [(i.kind, i.name, i.version) for i in inputs] == [
+        ("dataset", "iris", "1"), ("dataset", "iris", "2"),
+    ]  # fmt: skip
+    assert inputs[1].digest == used.digest
+    assert [v.version for v in loopml.datasets.used_by(run.id)] == [1, 2]
 
 
 def test_search_runs(workspace: Workspace) -> None:

@@ -1,6 +1,6 @@
 """`loopml demo`: a complete, offline tour on a dataset that scikit-learn ships.
 
-It trains several classifiers on the wine dataset, tracks each as a run (params, a learning
+It versions the wine dataset, trains several classifiers on it, tracks each as a run (params, a learning
 curve, metrics, a confusion matrix and the test predictions), then searches and compares them.
 Later stages of the loop (registry, serving, monitoring, retraining) join it as they land.
 """
@@ -52,7 +52,7 @@ def _train(loopml: Any, ws: Any, data: tuple, name: str, params: dict, model: An
     x_train, x_test, y_train, y_test = data
     with loopml.start_run(project=PROJECT, name=name, tags={"demo": "true"}, workspace=ws) as run:
         run.log_params(params)
-        run.use_dataset("wine", version="sklearn")
+        run.use_dataset("wine")
         started = time.perf_counter()
         model.fit(x_train, y_train)
         run.log_metric("train_seconds", time.perf_counter() - started)
@@ -85,6 +85,11 @@ def run_demo(workspace_dir: Path | None, console: Console | None = None) -> Path
     out.print(f"[bold]loopml demo[/] in workspace [cyan]{folder.resolve()}[/]")
 
     features, labels = load_wine(return_X_y=True, as_frame=True)
+    csv = folder / "data" / "wine.csv"
+    csv.parent.mkdir(exist_ok=True)
+    features.assign(target=labels).to_csv(csv, index=False)
+    version = loopml.datasets.add("wine", csv, workspace=ws)
+    out.print(f"  versioned dataset [bold]wine@{version.version}[/] digest {version.digest[:12]}")
     data = train_test_split(features, labels, test_size=0.3, random_state=SEED, stratify=labels)
     with out.status("training") as status:
         for name, params, model in _candidates():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from loopml.cli import runs
+from loopml.cli import data, runs
 
 app = typer.Typer(
     help="loopml: versioned data, tracking, pipelines, registry, serving, monitoring and "
@@ -17,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(runs.app, name="runs")
+app.add_typer(data.app, name="data")
 
 
 @app.command("init")

@@ -14,7 +14,7 @@ from loopml.core.errors import InvalidArgumentError
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 _KEY_RE = re.compile(r"[A-Za-z0-9_\-./ ]+")
-_PROJECT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.]{0,99}")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.]{0,99}")
 _ARTIFACT_SEGMENT_RE = re.compile(r"[A-Za-z0-9_\-.]+")
 MAX_ARTIFACT_NAME_LENGTH = 500
 
@@ -41,14 +41,18 @@ def validate_key(key: object, kind: str = "metric key") -> str:
     return key
 
 
-def validate_project_name(name: object) -> str:
-    """A project name: starts with a letter or digit, then letters, digits and ``_-.``."""
-    if not isinstance(name, str) or not _PROJECT_RE.fullmatch(name):
+def validate_name(name: object, kind: str) -> str:
+    """A project, dataset or model name: a letter or digit, then letters, digits, ``_-.``."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise InvalidArgumentError(
-            f"project name {_describe(name)} is invalid: use 1-100 letters, digits, '_', '-' "
+            f"{kind} {_describe(name)} is invalid: use 1-100 letters, digits, '_', '-' "
             "or '.', starting with a letter or digit"
         )
     return name
+
+
+def validate_project_name(name: object) -> str:
+    return validate_name(name, "project name")
 
 
 def validate_artifact_name(name: object) -> str:

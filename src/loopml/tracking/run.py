@@ -11,6 +11,7 @@ from typing import Any
 
 from loopml.artifacts import objects
 from loopml.core import context
+from loopml.core.datasets import DatasetVersion
 from loopml.core.entities import ArtifactRef, Metric, Run, RunInput, RunStatus
 from loopml.core.errors import InvalidArgumentError
 from loopml.core.names import (
@@ -128,14 +129,12 @@ class ActiveRun:
     def log_text(self, name: str, text: str) -> ArtifactRef:
         return self.log_artifact(name, text.encode())
 
-    def use_dataset(
-        self, name: str, version: int | str = "latest", digest: str | None = None
-    ) -> None:
-        """Record a dataset version as an input of this run (resolved by the data layer)."""
-        validate_key(name, "dataset name")
-        self.workspace.store.runs.add_input(
-            self.id, RunInput("dataset", name, str(version), digest)
-        )
+    def use_dataset(self, name: str, version: int | str = "latest") -> DatasetVersion:
+        """Record a dataset version as an input of this run ("latest" is resolved now)."""
+        record = self.workspace.store.datasets.get_version(name, version)
+        run_input = RunInput("dataset", name, str(record.version), record.digest)
+        self.workspace.store.runs.add_input(self.id, run_input)
+        return record
 
     # -- lifecycle --------------------------------------------------------------------------
     def flush(self) -> None:

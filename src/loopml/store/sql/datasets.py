@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection, Engine
 from loopml.core.datasets import DatasetVersion, Schema, schema_from_json, schema_to_json
 from loopml.core.errors import InvalidArgumentError, NotFoundError
 from loopml.core.ids import ms_to_datetime, now_ms
-from loopml.core.names import validate_key
+from loopml.core.names import validate_name
 from loopml.store.base import DatasetStore
 from loopml.store.sql import schema as t
 from loopml.store.sql.dialect import insert_ignore
@@ -76,7 +76,7 @@ class SqlDatasetStore(DatasetStore):
         profile_digest: str | None = None,
         producer_run_id: str | None = None,
     ) -> DatasetVersion:
-        validate_key(name, "dataset name")
+        validate_name(name, "dataset name")
 
         def work(conn: Connection) -> DatasetVersion:
             latest = conn.execute(_query().where(*_latest(name))).first()

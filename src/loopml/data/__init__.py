@@ -1,0 +1,1 @@
+"""Dataset versions, schemas, statistics profiles and validation."""
