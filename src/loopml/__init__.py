@@ -40,7 +40,6 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "__version__", "datasets", "init"])
 
 if TYPE_CHECKING:
-    from loopml.data import api as datasets
     from loopml.core.entities import ArtifactRef, Metric, Run, RunStatus
     from loopml.core.errors import (
         ConflictError,
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
         NotFoundError,
         WorkspaceNotFoundError,
     )
+    from loopml.data import api as datasets
     from loopml.tracking.api import (
         current_run,
         download_artifact,

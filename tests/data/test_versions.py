@@ -156,7 +156,7 @@ def test_corrupted_blob_fails_load_and_download(workspace: Workspace, tmp_path: 
     )
     blob = workspace.artifacts.blobs.local_path(blob_key(entry.digest))
     blob.write_bytes(b"x\n9\n9\n9\n")
-    with pytest.raises(IntegrityError, match="c.csv"):
+    with pytest.raises(IntegrityError, match=r"c\.csv"):
         loopml.datasets.load("c")
     with pytest.raises(IntegrityError, match="corrupted"):
         loopml.datasets.download("c", tmp_path / "out")

@@ -142,7 +142,7 @@ def diff(
         ("+", result.added, "green"),
         ("-", result.removed, "red"),
         ("~", result.changed, "yellow"),
-    ):  # noqa: E501
+    ):
         for path in paths:
             out.print(f"  [{style}]{label} {path}[/]")
     for change in result.schema_changes:

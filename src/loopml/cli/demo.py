@@ -1,7 +1,7 @@
 """`loopml demo`: a complete, offline tour on a dataset that scikit-learn ships.
 
-It versions the wine dataset, trains several classifiers on it, tracks each as a run (params, a learning
-curve, metrics, a confusion matrix and the test predictions), then searches and compares them.
+It versions the wine dataset, trains several classifiers on it, tracks each run (params, a
+learning curve, metrics, a confusion matrix, test predictions), then searches and compares them.
 Later stages of the loop (registry, serving, monitoring, retraining) join it as they land.
 """
 

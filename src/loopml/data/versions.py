@@ -17,8 +17,14 @@ from typing import Any
 
 from loopml.artifacts.cas import ContentStore, blob_key
 from loopml.artifacts.hashing import digest_bytes, digest_file
-from loopml.core.datasets import DatasetVersion, ManifestEntry, Profile, Schema
-from loopml.core.datasets import profile_from_json, profile_to_json
+from loopml.core.datasets import (
+    DatasetVersion,
+    ManifestEntry,
+    Profile,
+    Schema,
+    profile_from_json,
+    profile_to_json,
+)
 from loopml.core.errors import IntegrityError, InvalidArgumentError
 from loopml.core.names import validate_name, validate_relative_path
 from loopml.data import manifest, readers
