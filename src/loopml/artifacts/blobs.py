@@ -30,8 +30,10 @@ class BlobStore:
         self.fs, root = fsspec.core.url_to_fs(self.root_uri, **storage_options)
         self.root = root.rstrip("/")
         self.is_local = "file" in _protocols(self.fs)
+        self._tmp_dir = Path(self.root, "tmp")
+        self._made_dirs: set[Path] = set()
         if self.is_local:
-            Path(self.root, "tmp").mkdir(parents=True, exist_ok=True)
+            self._tmp_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> str:
         return f"{self.root}/{key}"
@@ -98,8 +100,10 @@ class BlobStore:
     @contextmanager
     def _atomic_local(self, key: str, *, fsync: bool = True) -> Iterator[IO[bytes]]:
         final = Path(self.path(key))
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=Path(self.root, "tmp"), prefix="blob-")
+        if final.parent not in self._made_dirs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(final.parent)
+        fd, tmp = tempfile.mkstemp(dir=self._tmp_dir, prefix="blob-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 yield handle

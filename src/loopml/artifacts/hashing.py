@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import blake3
+
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
 MMAP_THRESHOLD = 1 << 20  # below this, one read beats setting up a mapping
 
@@ -28,4 +31,4 @@ def new_hasher() -> blake3.blake3:
 
 
 def is_digest(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+    return _DIGEST_RE.fullmatch(text) is not None

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Callable
+from typing import TypeVar
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from loopml.core.errors import InvalidArgumentError
 from loopml.data.statcache import Key, StatCache
 
 Progress = Callable[[str, int, int], None]  # phase, done, total
+T = TypeVar("T")
 HASH_WORKERS = max(2, min(8, 2 * (os.cpu_count() or 1)))
 
 
@@ -35,44 +37,62 @@ def scan(path: Path) -> list[LocalFile]:
     (one could point anywhere, and following it would version data outside the folder)."""
     if not os.path.lexists(path):
         raise InvalidArgumentError(f"{path} does not exist")
-    root = path.resolve()
     if path.is_symlink():
         raise InvalidArgumentError(f"{path} is a symbolic link; add what it points to")
+    root = path.resolve()
     if root.is_file():
-        return [_local(root.name, root, os.stat(root))]
+        return [_local(root.name, str(root), os.stat(root))]
     if not root.is_dir():
         raise InvalidArgumentError(f"{path} is neither a file nor a folder")
     files: list[LocalFile] = []
-    _walk(root, "", files)
+    _walk(str(root), "", files)
     if not files:
         raise InvalidArgumentError(f"{path} holds no files")
-    return sorted(files, key=lambda f: f.rel)
+    files.sort(key=lambda f: f.rel)
+    return files
 
 
-def _walk(folder: Path, prefix: str, out: list[LocalFile]) -> None:
+def _walk(folder: str, prefix: str, out: list[LocalFile]) -> None:
     try:
         entries = list(os.scandir(folder))
     except PermissionError:
         raise InvalidArgumentError(f"cannot read folder {folder}: permission denied") from None
     for entry in entries:
-        rel = f"{prefix}{entry.name}"
+        rel = prefix + entry.name
         if entry.is_symlink():
             raise InvalidArgumentError(f"{entry.path} is a symbolic link; links are not versioned")
         if entry.is_dir(follow_symlinks=False):
-            _walk(Path(entry.path), rel + "/", out)
+            _walk(entry.path, rel + "/", out)
         elif entry.is_file(follow_symlinks=False):
-            out.append(_local(rel, Path(entry.path), entry.stat(follow_symlinks=False)))
+            out.append(_local(rel, entry.path, entry.stat(follow_symlinks=False)))
 
 
-def _local(rel: str, path: Path, stat: os.stat_result) -> LocalFile:
-    return LocalFile(rel, str(path), (stat.st_size, stat.st_mtime_ns, stat.st_ino))
+def _local(rel: str, path: str, stat: os.stat_result) -> LocalFile:
+    return LocalFile(rel, path, (stat.st_size, stat.st_mtime_ns, stat.st_ino))
+
+
+def chunks(files: list[T], *, target_bytes: int = 16 << 20, max_files: int = 512) -> list[list[T]]:
+    """Group small files so each thread-pool task does real work (a future per 4 KiB file
+    costs more than hashing it); a large file gets a chunk of its own."""
+    groups: list[list[T]] = []
+    current: list[T] = []
+    size = 0
+    for f in files:
+        current.append(f)
+        size += f.size  # type: ignore[attr-defined]
+        if size >= target_bytes or len(current) >= max_files:
+            groups.append(current)
+            current, size = [], 0
+    if current:
+        groups.append(current)
+    return groups
 
 
 def hash_files(
     files: list[LocalFile], cache: StatCache, root: Path, progress: Progress | None = None
 ) -> list[ManifestEntry]:
     """Digests for every file: from the stat cache when size, mtime and inode match, else
-    hashed with a pool of threads (the reads release the GIL)."""
+    hashed by a pool of threads (file reads and BLAKE3 on large inputs release the GIL)."""
     known = cache.load(root.resolve())
     digests: dict[str, str] = {}
     missing = []
@@ -82,16 +102,22 @@ def hash_files(
             digests[f.path] = cached[1]
         else:
             missing.append(f)
-    total_bytes = sum(f.size for f in missing)
-    done = 0
+    total_bytes, done = sum(f.size for f in missing), 0
     with ThreadPoolExecutor(HASH_WORKERS) as pool:
-        for f, digest in zip(missing, pool.map(_digest, missing), strict=True):
-            digests[f.path] = digest
-            done += f.size
+        for group, results in zip(
+            chunks(missing), pool.map(_digest_all, chunks(missing)), strict=True
+        ):
+            for f, digest in zip(group, results, strict=True):
+                digests[f.path] = digest
+                done += f.size
             if progress:
                 progress("hashing", done, total_bytes)
     cache.save((f.path, f.key, digests[f.path]) for f in missing)
     return [ManifestEntry(f.rel, digests[f.path], f.size) for f in files]
+
+
+def _digest_all(group: list[LocalFile]) -> list[str]:
+    return [_digest(f) for f in group]
 
 
 def _digest(f: LocalFile) -> str:

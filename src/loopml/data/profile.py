@@ -98,9 +98,15 @@ def sorted_quantiles(values: np.ndarray, qs: np.ndarray) -> np.ndarray:
     above = np.minimum(below + 1, len(values) - 1)
     t = position - below
     a, b = values[below], values[above]
-    diff = b - a
-    # numpy's _lerp: interpolate from the nearer end, so the result is exact at both ends
-    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    with np.errstate(invalid="ignore"):
+        diff = b - a
+        # numpy's _lerp: interpolate from the nearer end, so the result is exact at both ends
+        result = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    result = np.where(t == 0, a, result)
+    nan = np.isnan(result)  # only next to an infinity: take the limit, the infinite end
+    if nan.any():
+        result[nan] = np.where(np.isinf(a) & (~np.isinf(b) | (t < 0.5)), a, b)[nan]
+    return result
 
 
 def _numeric(
@@ -111,10 +117,11 @@ def _numeric(
     nulls = len(column) - count
     if count == 0:
         return ColumnProfile(name, kind, 0, nulls, values=())
-    mean = float(values.mean())
-    deviations = values - mean
-    # sample standard deviation (ddof=1), as pandas computes it; None for a single value
-    std = float(np.sqrt(deviations @ deviations / (count - 1))) if count > 1 else None
+    with np.errstate(invalid="ignore", over="ignore"):  # infinities give inf or NaN
+        mean = float(values.mean())
+        deviations = values - mean
+        # sample standard deviation (ddof=1), as pandas computes it; None for a single value
+        std = float(np.sqrt(deviations @ deviations / (count - 1))) if count > 1 else None
     quantiles = sorted_quantiles(values, np.array(list(QUANTILES.values())))
     exact = count <= exact_values_limit
     return ColumnProfile(

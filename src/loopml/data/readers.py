@@ -29,7 +29,7 @@ _NAMES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines"}
 
 
 def tabular_format(path: Path) -> str | None:
-    """ "csv", "parquet" or "jsonl" for a file, or a folder whose files all share that format."""
+    """The format of a file, or of a folder whose files all share one; None for anything else."""
     path = Path(path)
     if path.is_dir():
         formats = {FORMATS.get(p.suffix.lower()) for p in _folder_files(path)}

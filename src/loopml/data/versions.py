@@ -27,10 +27,9 @@ from loopml.core.datasets import (
 )
 from loopml.core.errors import IntegrityError, InvalidArgumentError
 from loopml.core.names import validate_name, validate_relative_path
-from loopml.data import manifest, readers
+from loopml.data import manifest
+from loopml.data.formats import format_of_files
 from loopml.data.manifest import LocalFile, Progress
-from loopml.data.profile import profile_table
-from loopml.data.schema import infer_schema
 from loopml.data.statcache import StatCache
 from loopml.workspace import Workspace
 
@@ -60,7 +59,7 @@ def add_version(
             return dataclasses.replace(latest, created=False)
     except LookupError:
         pass
-    fmt = readers.tabular_format(path) or "files"
+    fmt = format_of_files(f.rel for f in files) or "files"
     schema, profile_digest = _describe(ws.artifacts, path, fmt)
     _copy_blobs(ws.artifacts, files, entries, progress)
     ws.artifacts.put_bytes(data)  # the manifest, stored under the dataset digest itself
@@ -79,9 +78,13 @@ def add_version(
 
 def _describe(cas: ContentStore, path: Path, fmt: str) -> tuple[Schema | None, str | None]:
     """Schema and profile of tabular data; a read error aborts the add before anything is kept."""
+    from loopml.data.profile import profile_table  # pyarrow and numpy load only for tables
+    from loopml.data.readers import read_table
+    from loopml.data.schema import infer_schema
+
     if fmt == "files":
         return None, None
-    table = readers.read_table(path, fmt)
+    table = read_table(path, fmt)
     schema = infer_schema(table)
     profile = profile_table(table, schema)
     blob = json.dumps(profile_to_json(profile), separators=(",", ":")).encode()
@@ -95,17 +98,17 @@ def _copy_blobs(
     progress: Progress | None,
 ) -> None:
     """Copy files the store does not have yet; each copy is atomic, and one sync follows."""
-    todo = [(f, e) for f, e in zip(files, entries, strict=True) if not cas.has(e.digest)]
-    total = sum(e.size for _, e in todo)
-    done = 0
+    todo = [f for f, e in zip(files, entries, strict=True) if not cas.has(e.digest)]
+    digest_of = {e.path: e.digest for e in entries}
+    total, done = sum(f.size for f in todo), 0
 
-    def copy(item: tuple[LocalFile, ManifestEntry]) -> int:
-        local, entry = item
-        cas.blobs.put_file(blob_key(entry.digest), Path(local.path), fsync=False)
-        return entry.size
+    def copy(group: list[LocalFile]) -> int:
+        for local in group:
+            cas.blobs.put_file(blob_key(digest_of[local.rel]), Path(local.path), fsync=False)
+        return sum(f.size for f in group)
 
     with ThreadPoolExecutor(COPY_WORKERS) as pool:
-        for size in pool.map(copy, todo):
+        for size in pool.map(copy, manifest.chunks(todo)):
             done += size
             if progress:
                 progress("storing", done, total)
@@ -148,6 +151,8 @@ def load_table(cas: ContentStore, version: DatasetVersion) -> Any:
     """The version's tabular data as one pyarrow Table, every file verified before parsing."""
     import pyarrow as pa
 
+    from loopml.data import readers
+
     if version.format == "files":
         raise InvalidArgumentError(
             f"dataset {version.name} v{version.version} is not tabular (CSV, Parquet or JSON "
@@ -158,6 +163,8 @@ def load_table(cas: ContentStore, version: DatasetVersion) -> Any:
 
 
 def _read_verified(cas: ContentStore, version: DatasetVersion, entry: ManifestEntry) -> Any:
+    from loopml.data import readers
+
     what = f"{version.name} v{version.version}: {entry.path}"
     local = cas.blobs.local_path(blob_key(entry.digest))
     if local is not None:
