@@ -7,9 +7,9 @@ import dataclasses
 import json
 import os
 from collections.abc import Callable
-from typing import TypeVar
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from loopml.artifacts.hashing import digest_bytes, digest_file
 from loopml.core.datasets import ManifestEntry

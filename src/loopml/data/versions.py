@@ -151,8 +151,6 @@ def load_table(cas: ContentStore, version: DatasetVersion) -> Any:
     """The version's tabular data as one pyarrow Table, every file verified before parsing."""
     import pyarrow as pa
 
-    from loopml.data import readers
-
     if version.format == "files":
         raise InvalidArgumentError(
             f"dataset {version.name} v{version.version} is not tabular (CSV, Parquet or JSON "
