@@ -89,3 +89,10 @@ class DatasetStoreContract:
             thread.join(timeout=60)
         assert not errors
         assert [v.version for v in store.datasets.list_versions("raced")] == list(range(1, 9))
+
+
+class DatasetSchemaJsonContract:
+    def test_infinite_schema_bounds_are_stored_as_unbounded(self, store: MetadataStore) -> None:
+        schema = Schema((ColumnSchema("x", ColumnType.FLOAT, min=float("-inf"), max=float("inf")),))
+        stored = add(store, "inf", "d" * 64, schema=schema).schema
+        assert stored is not None and (stored.columns[0].min, stored.columns[0].max) == (None, None)

@@ -21,8 +21,8 @@ def _write_first_revision_records(engine: sa.Engine) -> None:
         conn.execute(sa.text("INSERT INTO projects VALUES ('p1', 'legacy', 1000)"))
         conn.execute(
             sa.text(
-                "INSERT INTO runs (pk, id, project_id, name, status, start_ms, end_ms, heartbeat_ms) "
-                "VALUES (7, 'r1', 'p1', 'old-run', 'FINISHED', 1000, 2000, 2000)"
+                "INSERT INTO runs (pk, id, project_id, name, status, start_ms, end_ms, "
+                "heartbeat_ms) VALUES (7, 'r1', 'p1', 'old-run', 'FINISHED', 1000, 2000, 2000)"
             )
         )
         conn.execute(sa.text("INSERT INTO params VALUES (7, 'C', '0.5')"))

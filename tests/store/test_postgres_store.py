@@ -6,12 +6,12 @@ import pytest
 
 from loopml.store.sql.store import SqlMetadataStore
 from tests.store.contract import RunStoreContract
-from tests.store.dataset_contract import DatasetStoreContract
+from tests.store.dataset_contract import DatasetSchemaJsonContract, DatasetStoreContract
 
 pytestmark = pytest.mark.postgres
 
 
-class TestPostgresStore(RunStoreContract, DatasetStoreContract):
+class TestPostgresStore(RunStoreContract, DatasetStoreContract, DatasetSchemaJsonContract):
     @pytest.fixture
     def store(self, postgres_uri: str) -> Iterator[SqlMetadataStore]:
         store = SqlMetadataStore(postgres_uri)

@@ -7,10 +7,10 @@ import pytest
 
 from loopml.store.sql.store import SqlMetadataStore
 from tests.store.contract import RunStoreContract
-from tests.store.dataset_contract import DatasetStoreContract
+from tests.store.dataset_contract import DatasetSchemaJsonContract, DatasetStoreContract
 
 
-class TestSqliteStore(RunStoreContract, DatasetStoreContract):
+class TestSqliteStore(RunStoreContract, DatasetStoreContract, DatasetSchemaJsonContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[SqlMetadataStore]:
         store = SqlMetadataStore(f"sqlite:///{tmp_path / 'loopml.db'}")

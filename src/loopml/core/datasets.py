@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from datetime import datetime
 from typing import Any
 
@@ -144,7 +145,15 @@ class ValidationReport:
 
 
 def schema_to_json(schema: Schema) -> dict[str, Any]:
-    return {"columns": [_drop_none(dataclasses.asdict(c)) for c in schema.columns]}
+    """JSON-safe: an infinite bound is no bound (strict JSON, e.g. PostgreSQL's, has no inf)."""
+    columns = []
+    for column in schema.columns:
+        fields = dataclasses.asdict(column)
+        for key in ("min", "max"):
+            if fields[key] is not None and not math.isfinite(fields[key]):
+                fields[key] = None
+        columns.append(_drop_none(fields))
+    return {"columns": columns}
 
 
 def schema_from_json(data: dict[str, Any]) -> Schema:
