@@ -185,3 +185,14 @@ def test_validate_against_the_schema(workspace: Workspace, tmp_path: Path) -> No
     broken = frame.drop(columns=["amount"])
     report = loopml.datasets.validate("v", broken)
     assert not report.ok and [a.kind for a in report.errors] == ["missing_column"]
+
+
+def test_spark_style_folder_is_tabular(workspace: Workspace, tmp_path: Path) -> None:
+    folder = tmp_path / "spark"
+    folder.mkdir()
+    pd.DataFrame({"x": [1, 2]}).to_parquet(folder / "part-0.parquet")
+    pd.DataFrame({"x": [3]}).to_parquet(folder / "part-1.parquet")
+    (folder / "_SUCCESS").write_bytes(b"")
+    version = loopml.datasets.add("spark", folder)
+    assert (version.format, version.files) == ("parquet", 3)
+    assert loopml.datasets.load("spark")["x"].tolist() == [1, 2, 3]

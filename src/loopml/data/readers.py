@@ -16,15 +16,9 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pa_parquet
 
 from loopml.core.errors import InvalidArgumentError
+from loopml.data.formats import SUFFIX_FORMATS, format_of_files, format_of_name, is_data_file
 
-FORMATS = {
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-}
+FORMATS = SUFFIX_FORMATS
 _NAMES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines"}
 
 
@@ -32,9 +26,8 @@ def tabular_format(path: Path) -> str | None:
     """The format of a file, or of a folder whose files all share one; None for anything else."""
     path = Path(path)
     if path.is_dir():
-        formats = {FORMATS.get(p.suffix.lower()) for p in _folder_files(path)}
-        return formats.pop() if len(formats) == 1 else None
-    return FORMATS.get(path.suffix.lower())
+        return format_of_files(p.relative_to(path).as_posix() for p in _folder_files(path))
+    return format_of_name(path.name)
 
 
 def read_table(path: Path, format: str | None = None) -> pa.Table:
@@ -76,8 +69,7 @@ def _folder_files(folder: Path) -> list[Path]:
     (.DS_Store, Spark's _SUCCESS) at any depth."""
     files = []
     for file in folder.rglob("*"):
-        parts = file.relative_to(folder).parts
-        if file.is_file() and not any(p.startswith((".", "_")) for p in parts):
+        if file.is_file() and is_data_file(file.relative_to(folder).as_posix()):
             files.append(file)
     return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 

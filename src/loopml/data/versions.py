@@ -28,7 +28,7 @@ from loopml.core.datasets import (
 from loopml.core.errors import IntegrityError, InvalidArgumentError
 from loopml.core.names import validate_name, validate_relative_path
 from loopml.data import manifest
-from loopml.data.formats import format_of_files
+from loopml.data.formats import format_of_files, is_data_file
 from loopml.data.manifest import LocalFile, Progress
 from loopml.data.statcache import StatCache
 from loopml.workspace import Workspace
@@ -156,7 +156,8 @@ def load_table(cas: ContentStore, version: DatasetVersion) -> Any:
             f"dataset {version.name} v{version.version} is not tabular (CSV, Parquet or JSON "
             "Lines); write its files out with `loopml data get` instead"
         )
-    tables = [_read_verified(cas, version, entry) for entry in read_manifest(cas, version)]
+    entries = [e for e in read_manifest(cas, version) if is_data_file(e.path)]
+    tables = [_read_verified(cas, version, entry) for entry in entries]
     return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
 
 
