@@ -26,7 +26,7 @@ GATE_ENV = "TEST_START_GATE"
 
 # Child code: `announce(path, text)` publishes a value atomically (write, then rename), and
 # `wait_at_gate()` registers the child as ready and blocks until the test opens the gate.
-PRELUDE = '''
+PRELUDE = """
 import os as _os
 import sys as _sys
 import time as _time
@@ -47,7 +47,7 @@ def wait_at_gate():
         if _time.monotonic() > until:
             raise SystemExit("the start gate never opened")
         _time.sleep(0.002)
-'''
+"""
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -76,3 +76,16 @@ def test_failed_write_leaves_no_blob(cas: ContentStore) -> None:
 def test_unsupported_uri() -> None:
     with pytest.raises(InvalidArgumentError, match="unsupported artifact URI"):
         open_artifacts("ftp://host/x")
+
+
+def test_stale_temp_files_of_dead_writers_are_swept(tmp_path: Path) -> None:
+    import os
+
+    cas = open_artifacts(str(tmp_path / "swept"))
+    tmp = Path(cas.blobs.root, "tmp")
+    stale, fresh = tmp / "blob-dead", tmp / "blob-writing"
+    stale.write_bytes(b"partial")
+    fresh.write_bytes(b"in progress")
+    os.utime(stale, (0, 0))
+    open_artifacts(str(tmp_path / "swept"))
+    assert not stale.exists() and fresh.exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import IO, Any
 from loopml.core.errors import NotFoundError
 
 CHUNK = 8 * 1024 * 1024
+STALE_TMP_S = 24 * 3600  # a temp file this old belongs to a writer that died (kill -9)
 
 
 class BlobStore:
@@ -34,6 +36,7 @@ class BlobStore:
         self._made_dirs: set[Path] = set()
         if self.is_local:
             self._tmp_dir.mkdir(parents=True, exist_ok=True)
+            _sweep(self._tmp_dir, STALE_TMP_S)
 
     def path(self, key: str) -> str:
         return f"{self.root}/{key}"
@@ -114,6 +117,16 @@ class BlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _sweep(folder: Path, max_age_s: float) -> None:
+    cutoff = time.time() - max_age_s
+    for entry in os.scandir(folder):
+        try:
+            if entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+        except FileNotFoundError:  # another process swept it first
+            pass
 
 
 def _copy(src: IO[bytes], dst: IO[bytes]) -> None:

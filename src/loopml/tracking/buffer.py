@@ -66,16 +66,20 @@ class MetricBuffer:
         self.flush()
 
     def _loop(self) -> None:
-        last_beat = time.monotonic()
+        now = time.monotonic()
+        next_flush, next_beat = now + self._flush_interval, now + self._heartbeat_interval
         while not self._stop.is_set():
-            self._wake.wait(self._flush_interval)
+            woken = self._wake.wait(max(0.0, min(next_flush, next_beat) - time.monotonic()))
             self._wake.clear()
             if self._stop.is_set():
                 return
-            self._quietly(self.flush, "write metrics")
-            if time.monotonic() - last_beat >= self._heartbeat_interval:
+            now = time.monotonic()
+            if woken or now >= next_flush:
+                self._quietly(self.flush, "write metrics")
+                next_flush = now + self._flush_interval
+            if now >= next_beat:
                 self._quietly(self._heartbeat, "refresh the heartbeat")
-                last_beat = time.monotonic()
+                next_beat = now + self._heartbeat_interval
 
     @staticmethod
     def _quietly(action: Callable[[], None], what: str) -> None:

@@ -183,7 +183,7 @@ def ending_for(
     if kind is None:
         return RunStatus.FINISHED, None
     if issubclass(kind, KeyboardInterrupt):
-        return RunStatus.KILLED, "interrupted (KeyboardInterrupt)"
+        return RunStatus.KILLED, signals.INTERRUPTED
     if issubclass(kind, SystemExit):
         if signals.is_terminating():
             return RunStatus.KILLED, "terminated by SIGTERM"

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from loopml.core.entities import RunStatus
 
 SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
+INTERRUPTED = "interrupted (KeyboardInterrupt)"
 
 
 class _Endable(Protocol):
@@ -31,6 +32,7 @@ class _ProcessState:
         self.installed = False
         self.terminating = False
         self.uncaught: str | None = None
+        self.interrupted = False
         self.lock = threading.Lock()
 
 
@@ -58,7 +60,10 @@ def _install() -> None:
     previous_hook = sys.excepthook
 
     def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        _STATE.uncaught = "".join(traceback.format_exception(kind, exc, tb))[-10_000:]
+        if issubclass(kind, KeyboardInterrupt):
+            _STATE.interrupted = True
+        else:
+            _STATE.uncaught = "".join(traceback.format_exception(kind, exc, tb))[-10_000:]
         previous_hook(kind, exc, tb)
 
     sys.excepthook = excepthook
@@ -77,6 +82,8 @@ def _install() -> None:
 def _end_all_at_exit() -> None:
     if _STATE.terminating:
         status, error = RunStatus.KILLED, "terminated by SIGTERM"
+    elif _STATE.interrupted:
+        status, error = RunStatus.KILLED, INTERRUPTED
     elif _STATE.uncaught:
         status, error = RunStatus.FAILED, _STATE.uncaught
     else:
