@@ -1,0 +1,255 @@
+"""`loopml pipeline run|ls|show` and `loopml lineage`."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from loopml.cli.output import STATUS_STYLE, console, format_duration, print_json
+from loopml.cli.runs import resolve_run_id
+
+app = typer.Typer(help="Run pipelines and look at their runs.", no_args_is_help=True)
+STEP_STYLE = {**STATUS_STYLE, "PENDING": "dim", "SKIPPED": "dim", "CACHED": "blue"}
+
+
+def _workspace(create: bool = False) -> Any:
+    from loopml.workspace import Workspace
+
+    return Workspace.current(create=create)
+
+
+def load_pipeline(target: str) -> Any:
+    """The pipeline object named by FILE.py:NAME."""
+    from loopml.core.errors import InvalidArgumentError
+    from loopml.pipelines.pipeline import Pipeline
+
+    path_text, _, name = target.rpartition(":")
+    path = Path(path_text)
+    if not path_text or not name or path.suffix != ".py":
+        raise InvalidArgumentError(f"expected FILE.py:PIPELINE, got {target!r}")
+    if not path.is_file():
+        raise InvalidArgumentError(f"{path} is not a file")
+    module = _import_file(path.resolve())
+    found = getattr(module, name, None)
+    if not isinstance(found, Pipeline):
+        known = [k for k, v in vars(module).items() if isinstance(v, Pipeline)]
+        raise InvalidArgumentError(
+            f"{path} has no @loopml.pipeline named {name!r}"
+            + (f" (it has: {', '.join(known)})" if known else "")
+        )
+    return found
+
+
+def _import_file(path: Path) -> Any:
+    import cloudpickle
+
+    module_name = f"loopml_user_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(path.parent))  # so the file's own imports of its neighbours work
+    spec.loader.exec_module(module)
+    # Worker processes cannot import this module by name: send its functions by value.
+    cloudpickle.register_pickle_by_value(module)
+    return module
+
+
+def parse_params(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
+    """--param k=v values, read as YAML scalars and cast to the parameter's annotation."""
+    import yaml
+
+    from loopml.core.errors import InvalidArgumentError
+
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"--param takes KEY=VALUE, got {pair!r}")
+        value = yaml.safe_load(text) if text else ""
+        annotation = pipeline.signature.parameters.get(key)
+        wanted = getattr(annotation, "annotation", None)
+        if wanted in (float, "float") and isinstance(value, int):
+            value = float(value)
+        elif wanted in (str, "str"):
+            value = text
+        params[key] = value
+    return params
+
+
+@app.command("run")
+def run_pipeline(
+    target: str = typer.Argument(..., help="FILE.py:PIPELINE"),
+    param: list[str] = typer.Option(None, "--param", "-p", help="KEY=VALUE, repeatable."),
+    executor: str = typer.Option("local", "--executor", "-e", help="local, process or ray."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every step."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run a pipeline with a live view of its steps; exit 1 if a step failed."""
+    from rich.live import Live
+
+    pipeline = load_pipeline(target)
+    params = parse_params(pipeline, param or [])
+    workspace = _workspace(create=True)
+    view = _LiveSteps([n.name for n in pipeline.graph(**params).nodes])
+    out = console()
+    with Live(view.table(), console=out, refresh_per_second=8, transient=as_json) as live:
+        view.live = live
+        result = pipeline.run(
+            executor=executor,
+            cache=not no_cache,
+            workspace=workspace,
+            on_change=view.update,
+            **params,
+        )
+        live.update(view.table())
+    if not out.is_terminal and not as_json:
+        out.line()  # a live view that was never live (piped output) ends without a newline
+    if as_json:
+        print_json(result)
+    else:
+        _print_summary(out, result)
+    if result.status != "FINISHED":
+        raise typer.Exit(1)
+
+
+class _LiveSteps:
+    def __init__(self, names: list[str]) -> None:
+        self.rows: dict[str, dict[str, Any]] = {n: {"status": "PENDING"} for n in names}
+        self.live: Any = None
+
+    def update(self, state: Any) -> None:
+        row = self.rows[state.node.name]
+        row["status"] = "CACHED" if state.cached else state.status.value
+        row["start"] = row.get("start") or time.monotonic()
+        if state.status.value in ("FINISHED", "FAILED", "KILLED", "SKIPPED"):
+            row["end"] = time.monotonic()
+        row["attempts"] = state.attempts
+        if self.live is not None:
+            self.live.update(self.table())
+
+    def table(self) -> Table:
+        table = Table(box=None, header_style="bold")
+        for column in ("step", "status", "duration", "attempts"):
+            table.add_column(column, no_wrap=True)
+        for name, row in self.rows.items():
+            status = row["status"]
+            started = row.get("start")
+            elapsed = None if started is None else row.get("end", time.monotonic()) - started
+            if status in ("PENDING", "SKIPPED"):
+                elapsed = None
+            attempts = str(row.get("attempts") or "")
+            style = STEP_STYLE.get(status, "")
+            table.add_row(name, f"[{style}]{status}[/]", format_duration(elapsed), attempts)
+        return table
+
+
+def _print_summary(out: Any, result: Any) -> None:
+    style = STATUS_STYLE.get(result.status.value, "")
+    cached = sum(s.cached for s in result.steps)
+    out.print(
+        f"pipeline {result.pipeline} [{style}]{result.status.value}[/]: run {result.id} "
+        f"({len(result.steps)} steps, {cached} from cache)"
+    )
+    for step in result.steps:
+        if step.error:
+            out.print(f"[red]step {step.name} failed:[/]\n{step.error.rstrip()}")
+            break
+
+
+@app.command("ls")
+def list_pipeline_runs(
+    pipeline: str = typer.Option(None, "--pipeline", help="Only runs of this pipeline."),
+    limit: int = typer.Option(50, "--limit", "-n"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List pipeline runs, newest first."""
+    from loopml.core.pipelines import TAG_PIPELINE
+    from loopml.pipelines.records import list_pipeline_runs as find
+
+    runs = find(_workspace(), pipeline, limit)
+    if as_json:
+        print_json({"pipeline_runs": runs})
+        return
+    out = console()
+    if not runs:
+        out.print("no pipeline runs")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("id", "pipeline", "status", "started", "duration"):
+        table.add_column(column, no_wrap=True)
+    for run in runs:
+        style = STATUS_STYLE.get(run.status.value, "")
+        table.add_row(
+            run.id[:8],
+            run.tags.get(TAG_PIPELINE, run.name),
+            f"[{style}]{run.status.value}[/]",
+            f"{run.start_time:%Y-%m-%d %H:%M:%S}",
+            format_duration(run.duration_seconds),
+        )
+    out.print(table)
+
+
+@app.command("show")
+def show_pipeline_run(
+    run_id: str = typer.Argument(..., help="Pipeline run id (or a unique prefix)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A pipeline run: its steps with status, cache hits, durations and errors."""
+    from loopml.pipelines.records import read_pipeline_run
+
+    workspace = _workspace()
+    result = read_pipeline_run(workspace, resolve_run_id(workspace.store.runs, run_id))
+    if as_json:
+        print_json(result)
+        return
+    out = console()
+    _print_summary(out, result)
+    table = Table(box=None, header_style="bold")
+    for column in ("step", "status", "cached", "duration", "run", "outputs"):
+        table.add_column(column, no_wrap=True)
+    for step in result.steps:
+        style = STEP_STYLE.get(step.status.value, "")
+        table.add_row(
+            step.name,
+            f"[{style}]{step.status.value}[/]",
+            "yes" if step.cached else "",
+            format_duration(step.duration),
+            (step.run_id or "")[:8],
+            ", ".join(f"{k}={v.digest[:8]}" for k, v in step.outputs.items()),
+        )
+    out.print(table)
+
+
+def lineage_command(
+    target: str = typer.Argument(..., help="A run id, an artifact digest or a dataset NAME@V."),
+    down: bool = typer.Option(False, "--down", help="What used it, instead of what made it."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print what a run, artifact or dataset version came from (or, with --down, fed)."""
+    from loopml.pipelines.lineage import lineage
+
+    workspace = _workspace()
+    if len(target) < 32 and "@" not in target:
+        target = resolve_run_id(workspace.store.runs, target)
+    root = lineage(target, direction="down" if down else "up", workspace=workspace)
+    if as_json:
+        print_json(root.to_dict())
+        return
+    tree = Tree(root.label)
+    _grow(tree, root)
+    console().print(tree)
+
+
+def _grow(branch: Tree, node: Any) -> None:
+    for child in node.children:
+        relation = f"[dim]{child.relation}:[/] " if child.relation else ""
+        suffix = " [dim](shown above)[/]" if child.repeated else ""
+        _grow(branch.add(f"{relation}{child.label}{suffix}"), child)

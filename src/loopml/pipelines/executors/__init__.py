@@ -1,0 +1,1 @@
+"""Executors run StepTasks: `submit`, `poll`, `cancel` (and `wait`, `close`) are the seam."""
