@@ -1,0 +1,211 @@
+"""Batch prediction: stream Parquet, CSV or JSON Lines through a model, chunk by chunk, into
+one Parquet file of predictions (with ids and the model version), written atomically.
+
+With `executor="ray"` each input file is a Ray task that loads the model itself (from the
+shared store) and writes a part; the parts are then streamed into the output file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from loopml.core.config import WorkspaceConfig
+from loopml.core.errors import InvalidArgumentError
+from loopml.data.formats import SUFFIX_FORMATS
+from loopml.registry.api import load, resolve
+from loopml.registry.loaded import LoadedModel
+from loopml.workspace import Workspace
+
+DEFAULT_CHUNK_ROWS = 100_000
+Progress = Callable[[int], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchResult:
+    output: Path
+    rows: int
+    files: int
+    model: str
+    version: int
+
+
+def input_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise InvalidArgumentError(f"{path} is not a file or folder")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and _format(p) is not None)
+    if not files:
+        raise InvalidArgumentError(f"{path} holds no Parquet, CSV or JSON Lines files")
+    return files
+
+
+def _format(path: Path) -> str | None:
+    return SUFFIX_FORMATS.get("".join(path.suffixes[-1:]).lower())
+
+
+def count_rows(files: list[Path]) -> int | None:
+    """Rows to expect, when every file is Parquet (its footer says); else unknown."""
+    if not all(_format(f) == "parquet" for f in files):
+        return None
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def _batches(path: Path, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    kind = _format(path)
+    if kind == "parquet":
+        yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+    elif kind == "csv":
+        import pyarrow.csv as pacsv
+
+        options = pacsv.ReadOptions(block_size=max(1 << 20, chunk_rows * 64))
+        with pacsv.open_csv(path, read_options=options) as reader:
+            yield from reader
+    elif kind == "jsonl":
+        import pyarrow.json as pajson
+
+        yield from pajson.read_json(path).to_batches(max_chunksize=chunk_rows)
+    else:
+        raise InvalidArgumentError(f"{path}: not a Parquet, CSV or JSON Lines file")
+
+
+def predict_chunk(model: LoadedModel, batch: pa.RecordBatch) -> pa.Table:
+    frame = batch.to_pandas()
+    try:
+        output = np.asarray(model.predict(frame))
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"model {model.version.uri}: {exc}") from None
+    ids = [uuid.uuid4().hex for _ in range(len(frame))]
+    columns = {
+        "prediction_id": pa.array(ids, pa.string()),
+        "prediction": pa.array(output.tolist()),
+        "model": pa.array([model.version.name] * len(frame), pa.string()),
+        "model_version": pa.array([model.version.version] * len(frame), pa.int64()),
+    }
+    return pa.Table.from_pydict(columns)
+
+
+def predict_file(model: LoadedModel, path: Path, writer: Any, chunk_rows: int,
+                 progress: Progress) -> int:  # fmt: skip
+    rows = 0
+    try:
+        for batch in _batches(path, chunk_rows):
+            if batch.num_rows:
+                writer(predict_chunk(model, batch))
+                rows += batch.num_rows
+                progress(batch.num_rows)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidArgumentError(f"{path}: cannot be read: {exc}") from None
+    return rows
+
+
+class _AtomicParquet:
+    """Parquet written under a temporary name and renamed into place when complete."""
+
+    def __init__(self, dest: Path) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        os.close(handle)
+        self.dest, self.partial = dest, Path(name)
+        self._writer: pq.ParquetWriter | None = None
+
+    def __call__(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.partial, table.schema)
+        self._writer.write_table(table)
+
+    def commit(self) -> None:
+        if self._writer is None:
+            raise InvalidArgumentError("the input holds no rows; nothing was written")
+        self._writer.close()
+        os.replace(self.partial, self.dest)
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def predict_batch(
+    ref: str,
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    executor: str = "local",
+    trust: bool = False,
+    progress: Progress | None = None,
+    workspace: Workspace | None = None,
+) -> BatchResult:
+    if chunk_rows < 1:
+        raise InvalidArgumentError("chunk_rows must be at least 1")
+    if executor not in ("local", "ray"):
+        raise InvalidArgumentError(f"unknown executor {executor!r}: use 'local' or 'ray'")
+    ws = workspace or Workspace.current()
+    version = resolve(ref, workspace=ws)
+    files = input_files(Path(source))
+    out = _AtomicParquet(Path(output))
+    tick = progress or (lambda rows: None)
+    try:
+        if executor == "ray":
+            rows = _on_ray(ws.config, version.uri, files, out, chunk_rows, trust, tick)
+        else:
+            model = load(version.uri, trust=trust, workspace=ws)
+            rows = sum(predict_file(model, f, out, chunk_rows, tick) for f in files)
+        out.commit()
+    except BaseException:
+        out.abort()
+        raise
+    return BatchResult(Path(output), rows, len(files), version.name, version.version)
+
+
+def _predict_part(config: WorkspaceConfig, uri: str, path: str, part: str, chunk_rows: int,
+                  trust: bool) -> int:  # fmt: skip
+    """A Ray task: one input file into one Parquet part."""
+    workspace = Workspace.for_config(config)
+    model = load(uri, trust=trust, workspace=workspace)
+    writer = _AtomicParquet(Path(part))
+    rows = predict_file(model, Path(path), writer, chunk_rows, lambda rows: None)
+    writer.commit()
+    return rows
+
+
+def _on_ray(config: WorkspaceConfig, uri: str, files: list[Path], out: _AtomicParquet,
+            chunk_rows: int, trust: bool, tick: Progress) -> int:  # fmt: skip
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=False)
+    task = ray.remote(_predict_part)
+    parts = Path(tempfile.mkdtemp(prefix="loopml-parts-", dir=out.dest.parent))
+    try:
+        refs = {
+            task.remote(config, uri, str(f), str(parts / f"{i:06d}.parquet"), chunk_rows, trust): i
+            for i, f in enumerate(files)
+        }
+        rows = 0
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1, timeout=600)
+            if not done:
+                raise TimeoutError("a batch prediction task made no progress for 10 minutes")
+            count = ray.get(done[0])
+            rows += count
+            tick(count)
+        for i in range(len(files)):
+            for batch in pq.ParquetFile(parts / f"{i:06d}.parquet").iter_batches():
+                out(pa.Table.from_batches([batch]))
+        return rows
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)

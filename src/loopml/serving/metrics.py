@@ -1,0 +1,138 @@
+"""Prometheus metrics of one serving process (a registry of its own, no globals)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+log = logging.getLogger("loopml.serving")
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class ServingMetrics:
+    def __init__(self, depth: Any, dropped: Any) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        labels = ("route", "model", "version")
+        self.requests = Counter(
+            "loopml_requests", "Prediction requests answered, by route, model version and "
+            "HTTP status", (*labels, "status"), registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "loopml_request_latency_seconds", "Time to answer a prediction request",
+            labels, buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.batch_size = Histogram(
+            "loopml_batch_rows", "Rows per model call (after micro-batching)", ("model",),
+            buckets=BATCH_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.errors = Counter(
+            "loopml_errors", "Requests refused or failed, by reason", ("reason",),
+            registry=self.registry,
+        )  # fmt: skip
+        self.shadow_skipped = Counter(
+            "loopml_shadow_skipped", "Shadow copies skipped because the shadow was saturated",
+            registry=self.registry,
+        )  # fmt: skip
+        queue = Gauge(
+            "loopml_prediction_log_queue_depth", "Predictions waiting to be written",
+            registry=self.registry,
+        )  # fmt: skip
+        queue.set_function(depth)
+        drops = Gauge(
+            "loopml_prediction_log_dropped", "Predictions dropped from the log (queue full or "
+            "store down)", registry=self.registry,
+        )  # fmt: skip
+        drops.set_function(dropped)
+
+    def watch_reports(self, store: Any, deployment: str) -> None:
+        """Export the latest stored monitoring report of `deployment` (read at scrape time)."""
+        target = f"deployment:{deployment}"
+        self.registry.register(ReportCollector(lambda: _latest(store, target)))
+
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+def _latest(store: Any, target: str) -> Any:
+    found = store.list(target, limit=1)
+    return found[0] if found else None
+
+
+class ReportCollector:
+    """Gauges of the latest monitoring report: drift share, the dataset verdict, each column's
+    drift statistic and the performance metrics. The store is read at most every `ttl`
+    seconds; when it fails, the last report read is exported again."""
+
+    def __init__(
+        self, latest: Callable[[], Any], ttl: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:  # fmt: skip
+        self._latest, self._ttl, self._clock = latest, ttl, clock
+        self._report: Any = None
+        self._read_at = -math.inf
+        self._lock = threading.Lock()
+
+    def describe(self) -> list[Any]:
+        return []  # the names are fixed in collect; nothing to check for clashes up front
+
+    def collect(self) -> Iterator[Any]:
+        report = self.report()
+        if report is None:
+            return
+        yield from _families(report)
+
+    def report(self) -> Any:
+        with self._lock:
+            now = self._clock()
+            if now - self._read_at >= self._ttl:
+                self._read_at = now
+                try:
+                    self._report = self._latest()
+                except Exception:  # a scrape never fails because the store did
+                    log.exception("could not read the latest monitoring report")
+            return self._report
+
+
+def _families(report: Any) -> Iterator[Any]:
+    from prometheus_client.core import GaugeMetricFamily
+
+    yield GaugeMetricFamily("loopml_drift_share", "Share of columns drifted in the latest "
+                            "monitoring report", value=_float(report.drift_share))  # fmt: skip
+    yield GaugeMetricFamily("loopml_dataset_drift", "1 when the latest monitoring report "
+                            "found dataset drift", value=float(report.dataset_drift))  # fmt: skip
+    yield GaugeMetricFamily(
+        "loopml_monitor_report_timestamp_seconds",
+        "When the latest monitoring report was made",
+        value=report.time.timestamp(),
+    )
+    columns = GaugeMetricFamily(
+        "loopml_column_drift_statistic", "Drift statistic per column in the latest report "
+        "(a p-value for ks and chisquare, else a distance)", labels=("column", "test"),
+    )  # fmt: skip
+    for name, column in report.columns.items():
+        columns.add_metric((name, column.test), _float(column.statistic))
+    yield columns
+    performance = GaugeMetricFamily(
+        "loopml_performance", "Model performance on the labeled predictions of the latest "
+        "report", labels=("metric",),
+    )  # fmt: skip
+    for name, value in report.performance.metrics.items():
+        performance.add_metric((name,), _float(value))
+    yield performance
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)  # stored reports keep NaN as the string "nan"
+    except (TypeError, ValueError):
+        return math.nan
