@@ -1,0 +1,216 @@
+"""`loopml.monitoring.check`: compare current data with its reference and store the report.
+
+report = loopml.monitoring.check("iris-api")                 # the last 10,000 predictions
+report = loopml.monitoring.check("iris-api", window=2_000, reference="iris@3")
+report = loopml.monitoring.check(frame, reference="iris@3")  # any data against a version
+report.dataset_drift, report.drift_share, report.columns["petal_width"].drifted
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from loopml.core.datasets import ColumnProfile, Profile, profile_from_json, profile_to_json
+from loopml.core.entities import FrozenDict
+from loopml.core.errors import InvalidArgumentError
+from loopml.core.ids import new_id
+from loopml.core.models import ModelVersion
+from loopml.core.monitoring import ColumnDrift, MonitorReport, Performance
+from loopml.core.project_config import load_project_config
+from loopml.data import versions
+from loopml.data.profile import profile_table
+from loopml.data.readers import to_table
+from loopml.monitoring import alerts as alerting
+from loopml.monitoring.compare import ColumnRule, compare
+from loopml.monitoring.performance import performance
+from loopml.monitoring.reference import Reference, for_model, resolve
+from loopml.monitoring.window import DEFAULT_WINDOW, read_window
+from loopml.workspace import Workspace
+
+DEFAULT_DRIFT_SHARE = 0.5
+PREDICTION = "prediction"
+log = logging.getLogger("loopml.monitoring")
+
+
+def check(
+    target: Any,
+    reference: Any = None,
+    window: int | None = DEFAULT_WINDOW,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    model_version: int | None = None,
+    columns: Sequence[str] | None = None,
+    rules: Mapping[str, ColumnRule | Mapping[str, Any]] | None = None,
+    drift_share: float = DEFAULT_DRIFT_SHARE,
+    save: bool = True,
+    alerts: bool = True,
+    workspace: Workspace | None = None,
+) -> MonitorReport:
+    """Drift per column, dataset verdict, data quality and (with labels) performance.
+
+    `target` is a deployment name (its logged predictions are the current data) or a frame,
+    table or data file. `rules` sets a test and threshold per column, e.g.
+    `{"age": {"test": "psi", "threshold": 0.2}}`. With `alerts` (and `save`), the alert rules
+    of `loopml.yaml` are checked against a deployment's report and those crossed fire (audit
+    event, webhooks); `report.alerts` names them.
+    """
+    return check_with_data(
+        target, reference, window, since=since, until=until, model_version=model_version,
+        columns=columns, rules=rules, drift_share=drift_share, save=save, alerts=alerts,
+        workspace=workspace,
+    ).report  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """A report with what it compared: for charts (`loopml.monitoring.html`)."""
+
+    report: MonitorReport
+    reference: Profile
+    current: pa.Table  # the current data (features of the window)
+    prediction_reference: ColumnProfile | None = None  # the model's outputs on the reference
+    predictions: tuple[Any, ...] = ()  # the model's outputs in the window
+
+
+def check_with_data(
+    target: Any,
+    reference: Any = None,
+    window: int | None = DEFAULT_WINDOW,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    model_version: int | None = None,
+    columns: Sequence[str] | None = None,
+    rules: Mapping[str, ColumnRule | Mapping[str, Any]] | None = None,
+    drift_share: float = DEFAULT_DRIFT_SHARE,
+    save: bool = True,
+    alerts: bool = True,
+    workspace: Workspace | None = None,
+) -> Checked:
+    """`check`, also handing back the reference profile and the current data it compared."""
+    if not 0 < drift_share <= 1:
+        raise InvalidArgumentError(f"drift_share must be in (0, 1], got {drift_share}")
+    ws = workspace or Workspace.current()
+    # Read loopml.yaml first, so that a mistake in it stops the check before any work.
+    project = load_project_config(ws.config.root) if save and alerts else None
+    parsed = {k: v if isinstance(v, ColumnRule) else ColumnRule(**v) for k, v in
+              (rules or {}).items()}  # fmt: skip
+    if isinstance(target, str) and not Path(target).exists():
+        checked = _check_deployment(ws, target, reference, window, since, until, model_version,
+                                    columns, parsed, drift_share)  # fmt: skip
+    else:
+        if reference is None:
+            raise InvalidArgumentError("checking a frame needs reference= (a dataset or frame)")
+        ref = resolve(ws, reference)
+        current = to_table(target)
+        report = _report("frame", ref, current, "frame", columns, parsed, drift_share)
+        checked = Checked(report, ref.profile, current)
+    fired = alerting.evaluate(checked.report, project.alerts) if project else []
+    if fired:
+        checked = dataclasses.replace(checked, report=alerting.with_alerts(checked.report, fired))
+    if save:
+        ws.store.monitoring.save(checked.report)
+    if project and fired:  # after saving: the events name the stored report
+        alerting.fire(ws, fired, project.webhooks)
+    return checked
+
+
+def _check_deployment(
+    ws: Workspace, name: str, reference: Any, window: int | None, since: datetime | None,
+    until: datetime | None, model_version: int | None, columns: Sequence[str] | None,
+    rules: Mapping[str, ColumnRule], drift_share: float,
+) -> Checked:  # fmt: skip
+    deployment = ws.store.deployments.get(name)
+    route = deployment.primary
+    model = ws.store.models.get_version(route.model, model_version or route.version)
+    ref = resolve(ws, reference) if reference is not None else for_model(ws, model)
+    current = read_window(ws, name, last=window, since=since, until=until,
+                          model_version=model_version)  # fmt: skip
+    if columns is None and model.signature is not None:
+        columns = model.signature.columns
+    report = _report(f"deployment:{name}", ref, current.features, current.label, columns,
+                     rules, drift_share)  # fmt: skip
+    drift, outputs = _prediction_drift(ws, model, ref, current.outputs)
+    perf = performance(current.labeled_outputs, current.labels, model.metrics)
+    report = MonitorReport(**{**_fields(report), "prediction_drift": drift, "performance": perf,
+                              "model": model.uri})  # fmt: skip
+    return Checked(report, ref.profile, current.features, outputs, tuple(current.outputs))
+
+
+def _report(
+    target: str, ref: Reference, current: pa.Table, label: str,
+    columns: Sequence[str] | None, rules: Mapping[str, ColumnRule], drift_share: float,
+) -> MonitorReport:  # fmt: skip
+    result = compare(ref.profile, current, columns=columns, rules=rules)
+    drifted = sum(1 for c in result.columns.values() if c.drifted)
+    share = drifted / len(result.columns) if result.columns else 0.0
+    return MonitorReport(
+        id=new_id(),
+        target=target,
+        time=datetime.now(UTC),
+        reference=ref.label,
+        current=label,
+        reference_rows=ref.profile.rows,
+        current_rows=current.num_rows,
+        dataset_drift=bool(result.columns) and share >= drift_share,
+        drift_share=share,
+        drift_threshold=drift_share,
+        columns=FrozenDict(result.columns),
+        quality=tuple(result.quality),
+        performance=Performance(False, reason="no model: checking data only"),
+    )
+
+
+def _fields(report: MonitorReport) -> dict[str, Any]:
+    return {f: getattr(report, f) for f in report.__dataclass_fields__}
+
+
+# -- prediction drift ----------------------------------------------------------------------
+def _prediction_drift(
+    ws: Workspace, model: ModelVersion, ref: Reference, outputs: list[Any]
+) -> tuple[ColumnDrift | None, ColumnProfile | None]:
+    """The model's outputs now against its outputs on the reference data (computed once per
+    model and reference, then kept in the workspace cache), and that reference profile."""
+    if not outputs or ref.dataset is None:
+        return None, None
+    try:
+        profile = _reference_predictions(ws, model, ref)
+    except Exception as exc:  # prediction drift is optional: say why it is missing
+        log.warning("no prediction drift for %s: %s", model.uri, exc)
+        return None, None
+    current = pa.table({PREDICTION: pa.array(outputs)})
+    result = compare(profile, current, columns=[PREDICTION])
+    return result.columns.get(PREDICTION), profile.column(PREDICTION)
+
+
+def _reference_predictions(ws: Workspace, model: ModelVersion, ref: Reference) -> Profile:
+    assert ref.dataset is not None
+    cache = ws.cache_dir / "monitoring" / f"{model.digest[:32]}-{ref.dataset.digest[:32]}.json"
+    if cache.is_file():
+        return profile_from_json(json.loads(cache.read_text()))
+    from loopml.registry.api import load
+
+    frame = versions.load_table(ws.artifacts, ref.dataset).to_pandas()
+    outputs = load(model.uri, workspace=ws).predict(frame)
+    profile = profile_table(pa.table({PREDICTION: pa.array(list(outputs.tolist()))}))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(".partial")
+    partial.write_text(json.dumps(profile_to_json(profile)))
+    partial.replace(cache)
+    return profile
+
+
+def history(target: str, *, limit: int = 100, workspace: Workspace | None = None) -> list:
+    """Stored reports of a deployment (by name) or any target, newest first."""
+    ws = workspace or Workspace.current()
+    key = target if ":" in target else f"deployment:{target}"
+    return ws.store.monitoring.list(key, limit)
