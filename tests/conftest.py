@@ -10,6 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
+pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_ray"]  # SeaweedFS S3 and a Ray cluster
+
 POSTGRES_URI = os.environ.get(
     "LOOPML_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

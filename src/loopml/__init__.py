@@ -35,11 +35,27 @@ _EXPORTS = {
     "ConflictError": "loopml.core.errors",
     "IntegrityError": "loopml.core.errors",
     "WorkspaceNotFoundError": "loopml.core.errors",
+    "step": "loopml.pipelines.step",
+    "pipeline": "loopml.pipelines.pipeline",
+    "get_pipeline_run": "loopml.pipelines.api",
+    "lineage": "loopml.pipelines.lineage",
+    "PipelineRun": "loopml.core.pipelines",
+    "StepRun": "loopml.core.pipelines",
+    "StepStatus": "loopml.core.pipelines",
+    "tune": "loopml.pipelines.tune",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__", "datasets", "init"])
+_MODULES = {
+    "datasets": "loopml.data.api",
+    "registry": "loopml.registry",
+    "deployments": "loopml.serving.deployments",
+    "monitoring": "loopml.monitoring",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__", *_MODULES, "init"])
 
 if TYPE_CHECKING:
+    from loopml import monitoring, registry
     from loopml.core.entities import ArtifactRef, Metric, Run, RunStatus
     from loopml.core.errors import (
         ConflictError,
@@ -49,7 +65,14 @@ if TYPE_CHECKING:
         NotFoundError,
         WorkspaceNotFoundError,
     )
+    from loopml.core.pipelines import PipelineRun, StepRun, StepStatus
     from loopml.data import api as datasets
+    from loopml.pipelines.api import get_pipeline_run
+    from loopml.pipelines.lineage import lineage
+    from loopml.pipelines.pipeline import pipeline
+    from loopml.pipelines.step import step
+    from loopml.pipelines.tune import tune
+    from loopml.serving import deployments
     from loopml.tracking.api import (
         current_run,
         download_artifact,
@@ -68,9 +91,6 @@ def init(path: str | None = None) -> Any:
     from loopml.workspace import Workspace
 
     return Workspace.init(path)
-
-
-_MODULES = {"datasets": "loopml.data.api"}
 
 
 def __getattr__(name: str) -> Any:

@@ -26,15 +26,24 @@ from loopml.store.factory import open_store
 
 
 class Workspace:
-    def __init__(self, config: WorkspaceConfig, store: MetadataStore, artifacts: ContentStore):
+    def __init__(
+        self, config: WorkspaceConfig, store: MetadataStore, artifacts: ContentStore | None = None
+    ):
         self.config = config
         self.store = store
-        self.artifacts = artifacts
+        self._artifacts = artifacts
+
+    @property
+    def artifacts(self) -> ContentStore:
+        # Opened on first use: commands that only read metadata skip importing fsspec.
+        if self._artifacts is None:
+            self._artifacts = open_artifacts(self.config.artifact_uri)
+        return self._artifacts
 
     @classmethod
     def from_config(cls, config: WorkspaceConfig) -> Workspace:
         store = open_store(config.store_uri)
-        workspace = cls(config, store, open_artifacts(config.artifact_uri))
+        workspace = cls(config, store)
         store.runs.fail_stale(config.heartbeat_timeout)
         return workspace
 
@@ -65,6 +74,11 @@ class Workspace:
             print(f"loopml: created a workspace in {Path.cwd() / WORKSPACE_DIR}", file=sys.stderr)
             (Path.cwd() / WORKSPACE_DIR / ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
             config = resolve_config()
+        return cls.for_config(config)
+
+    @classmethod
+    def for_config(cls, config: WorkspaceConfig) -> Workspace:
+        """The workspace for `config`, opened once per process (as `current` does)."""
         return _opened(config, os.getpid())
 
     @property

@@ -56,35 +56,6 @@ def test_unknown_type_names_it(cas: ContentStore) -> None:
         objects.store(cas, Model())
 
 
-def test_file_and_folder(cas: ContentStore, tmp_path: Path) -> None:
-    folder = tmp_path / "data"
-    (folder / "sub").mkdir(parents=True)
-    (folder / "a.txt").write_text("alpha")
-    (folder / "sub" / "b.bin").write_bytes(b"beta")
-    stored, back = roundtrip(cas, folder)
-    assert stored.serializer == "dir" and stored.size == 9
-    assert back == {"a.txt": b"alpha", "sub/b.bin": b"beta"}
-    out = objects.write_out(cas, stored, tmp_path / "out", what="data")
-    assert (out / "sub" / "b.bin").read_bytes() == b"beta"
-    file_stored, file_back = roundtrip(cas, str(folder / "a.txt"))
-    assert (file_stored.serializer, file_back) == ("file", b"alpha")
-
-
-def test_changing_one_file_of_a_folder_stores_one_new_blob(
-    cas: ContentStore, tmp_path: Path
-) -> None:
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(20):
-        (folder / f"f{i}.txt").write_text(str(i))
-    objects.store(cas, folder)
-    before = {p for p in (tmp_path / "store" / "blobs").rglob("*") if p.is_file()}
-    (folder / "f3.txt").write_text("changed")
-    objects.store(cas, folder)
-    after = {p for p in (tmp_path / "store" / "blobs").rglob("*") if p.is_file()}
-    assert len(after - before) == 2  # the changed file and the new manifest
-
-
 def test_missing_path_and_symlinks(cas: ContentStore, tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="not an existing file"):
         objects.store(cas, tmp_path / "nope.csv")
@@ -93,13 +64,3 @@ def test_missing_path_and_symlinks(cas: ContentStore, tmp_path: Path) -> None:
     (folder / "escape").symlink_to("/etc/passwd")
     with pytest.raises(InvalidArgumentError, match="symbolic link"):
         objects.store(cas, folder)
-
-
-def test_manifest_paths_cannot_escape_on_write_out(cas: ContentStore, tmp_path: Path) -> None:
-    import json
-
-    evil = {"files": {"../../outside.txt": {"digest": cas.put_bytes(b"x"), "size": 1}}}
-    digest = cas.put_bytes(json.dumps(evil).encode())
-    with pytest.raises(InvalidArgumentError, match="escape"):
-        objects.write_out(cas, objects.Stored(digest, "dir", 1), tmp_path / "dest", what="evil")
-    assert not (tmp_path / "outside.txt").exists()

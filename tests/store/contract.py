@@ -160,6 +160,21 @@ class RunStoreContract:
         store.runs.add_input(run.id, data)  # recording twice keeps one
         assert store.runs.inputs(run.id) == [data]
 
+    def test_producers_and_consumers_by_digest(self, store: MetadataStore) -> None:
+        digest = "a" * 64
+        maker, copier, user, other = (store.runs.create("p", n) for n in "mcuo")
+        store.runs.log_artifact(maker.id, ArtifactRef("outputs/x", digest, "json", 1, T0))
+        store.runs.log_artifact(copier.id, ArtifactRef("copy", digest, "json", 1, T0))
+        store.runs.log_artifact(other.id, ArtifactRef("outputs/x", "b" * 64, "json", 1, T0))
+        store.runs.add_input(user.id, RunInput("artifact", "frame", maker.id, digest))
+        producers = store.runs.producers(digest)
+        assert {run_id for run_id, _ in producers} == {maker.id, copier.id}
+        assert {ref.name for _, ref in producers} == {"outputs/x", "copy"}
+        assert store.runs.consumers(digest) == [
+            (user.id, RunInput("artifact", "frame", maker.id, digest))
+        ]
+        assert store.runs.producers("c" * 64) == [] and store.runs.consumers("c" * 64) == []
+
     # -- search -----------------------------------------------------------------------------
     @pytest.fixture
     def populated(self, store: MetadataStore) -> dict[str, str]:

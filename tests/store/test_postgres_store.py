@@ -7,11 +7,20 @@ import pytest
 from loopml.store.sql.store import SqlMetadataStore
 from tests.store.contract import RunStoreContract
 from tests.store.dataset_contract import DatasetSchemaJsonContract, DatasetStoreContract
+from tests.store.model_contract import ModelStoreContract
+from tests.store.serving_contract import DeploymentStoreContract, PredictionStoreContract
 
 pytestmark = pytest.mark.postgres
 
 
-class TestPostgresStore(RunStoreContract, DatasetStoreContract, DatasetSchemaJsonContract):
+class TestPostgresStore(
+    RunStoreContract,
+    DatasetStoreContract,
+    DatasetSchemaJsonContract,
+    ModelStoreContract,
+    DeploymentStoreContract,
+    PredictionStoreContract,
+):
     @pytest.fixture
     def store(self, postgres_uri: str) -> Iterator[SqlMetadataStore]:
         store = SqlMetadataStore(postgres_uri)

@@ -8,9 +8,18 @@ import pytest
 from loopml.store.sql.store import SqlMetadataStore
 from tests.store.contract import RunStoreContract
 from tests.store.dataset_contract import DatasetSchemaJsonContract, DatasetStoreContract
+from tests.store.model_contract import ModelStoreContract
+from tests.store.serving_contract import DeploymentStoreContract, PredictionStoreContract
 
 
-class TestSqliteStore(RunStoreContract, DatasetStoreContract, DatasetSchemaJsonContract):
+class TestSqliteStore(
+    RunStoreContract,
+    DatasetStoreContract,
+    DatasetSchemaJsonContract,
+    ModelStoreContract,
+    DeploymentStoreContract,
+    PredictionStoreContract,
+):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[SqlMetadataStore]:
         store = SqlMetadataStore(f"sqlite:///{tmp_path / 'loopml.db'}")

@@ -16,9 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from loopml.artifacts.hashing import ChangedError
 from loopml.core.errors import NotFoundError
 
 CHUNK = 8 * 1024 * 1024
+COPY_STEP = 32 * 1024 * 1024
+LARGE_COPY = 64 * 1024 * 1024
+_HAS_COPY_FILE_RANGE = hasattr(os, "copy_file_range")
 STALE_TMP_S = 24 * 3600  # a temp file this old belongs to a writer that died (kill -9)
 
 
@@ -26,17 +30,34 @@ class BlobStore:
     """Keys are relative paths (``blobs/ab/cdef...``) under one root; the root never escapes."""
 
     def __init__(self, root_uri: str, **storage_options: Any) -> None:
-        import fsspec
-
         self.root_uri = root_uri.rstrip("/")
-        self.fs, root = fsspec.core.url_to_fs(self.root_uri, **storage_options)
-        self.root = root.rstrip("/")
-        self.is_local = "file" in _protocols(self.fs)
+        self._storage_options = storage_options
+        self._fs: Any = None
+        local = _plain_local_root(self.root_uri) if not storage_options else None
+        if local is not None:  # a local folder needs no fsspec (whose import alone is ~50 ms)
+            self.root, self.is_local = local, True
+        else:
+            root = self._open_fs()
+            self.root = root.rstrip("/")
+            self.is_local = "file" in _protocols(self._fs)
         self._tmp_dir = Path(self.root, "tmp")
         self._made_dirs: set[Path] = set()
         if self.is_local:
             self._tmp_dir.mkdir(parents=True, exist_ok=True)
             _sweep(self._tmp_dir, STALE_TMP_S)
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem (opened on first use for a local root)."""
+        if self._fs is None:
+            self._open_fs()
+        return self._fs
+
+    def _open_fs(self) -> str:
+        import fsspec
+
+        self._fs, root = fsspec.core.url_to_fs(self.root_uri, **self._storage_options)
+        return str(root)
 
     def path(self, key: str) -> str:
         return f"{self.root}/{key}"
@@ -50,27 +71,60 @@ class BlobStore:
             return os.path.exists(self.path(key))
         return bool(self.fs.exists(self.path(key)))
 
+    def exists_many(self, keys: list[str]) -> list[bool]:
+        """`exists` for many keys; on a local root, a missing folder answers for all its keys
+        (a new store holds no `blobs/ab/` folders, so nothing is looked up one by one)."""
+        if not self.is_local:
+            return [self.exists(key) for key in keys]
+        folders: dict[str, bool] = {}
+        found = []
+        root = self.root
+        isdir, exists = os.path.isdir, os.path.exists
+        for key in keys:
+            folder = key.rpartition("/")[0]
+            there = folders.get(folder)
+            if there is None:
+                there = folders[folder] = isdir(f"{root}/{folder}")
+            found.append(there and exists(f"{root}/{key}"))
+        return found
+
     def size(self, key: str) -> int:
         try:
+            if self.is_local:
+                return os.stat(self.path(key)).st_size
             return int(self.fs.size(self.path(key)))
         except FileNotFoundError:
             raise NotFoundError(f"blob {key} not found under {self.root_uri}") from None
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, *, fsync: bool = True) -> None:
+        """Write bytes under `key`; `fsync=False` as for `put_file`."""
         if self.is_local:
-            with self._atomic_local(key) as handle:
+            with self._atomic_local(key, fsync=fsync) as handle:
                 handle.write(data)
         else:
             self.fs.pipe_file(self.path(key), data)
 
-    def put_file(self, key: str, source: Path, *, fsync: bool = True) -> None:
+    def put_file(
+        self,
+        key: str,
+        source: Path | str,
+        *,
+        fsync: bool = True,
+        expect: tuple[int, int] | None = None,
+    ) -> None:
         """Copy a file in. With `fsync=False` the caller promises to call `sync()` before
-        anything durable refers to the blob (one sync for a batch instead of one per file)."""
+        anything durable refers to the blob (one sync for a batch instead of one per file).
+        `expect` is the source's (size, mtime_ns) when it was hashed: a source that no longer
+        matches after the copy raises ChangedError and nothing is stored under `key`."""
         if self.is_local:
             with self._atomic_local(key, fsync=fsync) as handle, open(source, "rb") as src:
                 _copy(src, handle)
+                _check_unchanged(src, source, expect)
         else:
             self.fs.put_file(str(source), self.path(key))
+            if expect is not None and _stat_key(os.stat(source)) != expect:
+                self.fs.rm_file(self.path(key))
+                raise ChangedError(f"{source} changed while it was being stored")
 
     def sync(self) -> None:
         """Make every blob written with `fsync=False` durable (object stores already are)."""
@@ -84,11 +138,18 @@ class BlobStore:
             with self._atomic_local(key) as handle:
                 yield handle
         else:
-            with self.fs.open(self.path(key), "wb") as handle:
-                yield handle
+            # An fsspec writer uploads what it holds on close, even after an exception: spool
+            # locally and upload only a complete blob, in one put (or a multipart upload, which
+            # an object store makes visible only once it completes).
+            with tempfile.NamedTemporaryFile(prefix="loopml-blob-") as spool:
+                yield spool
+                spool.flush()
+                self.fs.put_file(spool.name, self.path(key))
 
     def open_read(self, key: str) -> IO[bytes]:
         try:
+            if self.is_local:
+                return open(self.path(key), "rb")  # the caller closes it
             return self.fs.open(self.path(key), "rb")
         except FileNotFoundError:
             raise NotFoundError(f"blob {key} not found under {self.root_uri}") from None
@@ -97,8 +158,48 @@ class BlobStore:
         with self.open_read(key) as handle:
             return handle.read()
 
+    def read_range(self, key: str, offset: int, size: int) -> bytes:
+        """`size` bytes at `offset` (fewer only if the blob is shorter)."""
+        if self.is_local:
+            try:
+                fd = os.open(self.path(key), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except FileNotFoundError:
+                raise NotFoundError(f"blob {key} not found under {self.root_uri}") from None
+            try:
+                data = os.pread(fd, size, offset)
+                while len(data) < size:
+                    more = os.pread(fd, size - len(data), offset + len(data))
+                    if not more:
+                        break
+                    data += more
+                return data
+            finally:
+                os.close(fd)
+        try:
+            return bytes(self.fs.cat_file(self.path(key), start=offset, end=offset + size))
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {key} not found under {self.root_uri}") from None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        """Keys directly under the folder `prefix` (none when it does not exist)."""
+        if self.is_local:
+            try:
+                return [f"{prefix}/{e.name}" for e in os.scandir(self.path(prefix)) if e.is_file()]
+            except FileNotFoundError:
+                return []
+        folder = self.path(prefix)
+        self.fs.invalidate_cache(folder)  # another client may have added keys since
+        try:
+            found = self.fs.ls(folder, detail=False)
+        except FileNotFoundError:
+            return []
+        return [f"{prefix}/{str(p).rstrip('/').rsplit('/', 1)[-1]}" for p in found]
+
     def delete(self, key: str) -> None:
-        self.fs.rm_file(self.path(key))
+        if self.is_local:
+            os.unlink(self.path(key))
+        else:
+            self.fs.rm_file(self.path(key))
 
     @contextmanager
     def _atomic_local(self, key: str, *, fsync: bool = True) -> Iterator[IO[bytes]]:
@@ -129,20 +230,48 @@ def _sweep(folder: Path, max_age_s: float) -> None:
             pass
 
 
+def _stat_key(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _check_unchanged(src: IO[bytes], source: Path | str, expect: tuple[int, int] | None) -> None:
+    if expect is not None and _stat_key(os.fstat(src.fileno())) != expect:
+        raise ChangedError(f"{source} changed while it was being stored")
+
+
 def _copy(src: IO[bytes], dst: IO[bytes]) -> None:
-    """Copy inside the kernel (sendfile) where possible: no trip through Python buffers."""
+    """Copy inside the kernel (copy_file_range, else sendfile): no trip through Python
+    buffers. A large copy asks the kernel to start writing each step out while the next is
+    copied (so the later sync has less left to wait for) and not to keep it cached."""
     size = os.fstat(src.fileno()).st_size
+    in_fd, out_fd = src.fileno(), dst.fileno()
     offset = 0
+    large = size >= LARGE_COPY and hasattr(os, "posix_fadvise")
     try:
         while offset < size:
-            sent = os.sendfile(dst.fileno(), src.fileno(), offset, min(size - offset, 1 << 30))
+            step = min(size - offset, COPY_STEP)
+            if _HAS_COPY_FILE_RANGE:
+                sent = os.copy_file_range(in_fd, out_fd, step, offset, offset)
+            else:
+                sent = os.sendfile(out_fd, in_fd, offset, step)
             if sent == 0:
                 break
+            if large:
+                os.posix_fadvise(out_fd, offset, sent, os.POSIX_FADV_DONTNEED)
             offset += sent
-    except OSError:  # a filesystem without sendfile support
+    except OSError:  # a filesystem without in-kernel copies
         src.seek(offset)
         dst.seek(offset)
         shutil.copyfileobj(src, dst, CHUNK)
+
+
+def _plain_local_root(uri: str) -> str | None:
+    """The folder of a `file:///absolute/path` URI, read the way fsspec reads it (no
+    percent-decoding), or None for anything else (fsspec then decides)."""
+    if not uri.startswith("file:///"):
+        return None
+    path = uri[len("file://") :].rstrip("/")
+    return path if path and ":" not in path else None
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

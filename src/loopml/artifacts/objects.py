@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,34 @@ def store(cas: ContentStore, obj: Any) -> Stored:
     serializer = serializers.for_object(obj)
     data = serializer.dump(obj)
     return Stored(cas.put_bytes(data), serializer.name, len(data))
+
+
+def store_value(cas: ContentStore, obj: Any) -> Stored:
+    """Like `store`, but only a `Path` means a file or folder: a str is stored as a value."""
+    if isinstance(obj, os.PathLike):
+        return _store_path(cas, Path(obj))
+    serializer = serializers.for_object(obj)
+    data = serializer.dump(obj)
+    return Stored(cas.put_bytes(data), serializer.name, len(data))
+
+
+def load_value(cas: ContentStore, stored: Stored, *, what: str, scratch: Path) -> Any:
+    """The inverse of `store_value`: a stored file or folder comes back as a Path, written
+    (verified) under `scratch/<digest>` once and reused after that."""
+    if stored.serializer not in (FILE, FOLDER):
+        return load(cas, stored, what=what)
+    dest = scratch / stored.digest
+    if not dest.exists():
+        scratch.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(dir=scratch, prefix=".partial-")) / "out"
+        write_out(cas, stored, partial, what=what)
+        try:
+            partial.rename(dest)
+        except OSError:  # another process wrote it first
+            if not dest.exists():
+                raise
+        shutil.rmtree(partial.parent, ignore_errors=True)
+    return dest
 
 
 def _store_path(cas: ContentStore, path: Path) -> Stored:

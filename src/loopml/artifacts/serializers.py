@@ -1,7 +1,9 @@
 """Serializers chosen by type: each turns an object into bytes and back, never with pickle.
 
 pandas DataFrame -> Parquet, numpy array -> .npy (object arrays refused), dict/list -> JSON,
-bytes as they are. Heavy libraries are imported only when an object of theirs is seen.
+scikit-learn estimators -> skops (loaded only when they hold nothing but scikit-learn, numpy
+and scipy types), bytes as they are. Heavy libraries are imported only when an object of
+theirs is seen.
 """
 
 from __future__ import annotations
@@ -73,10 +75,43 @@ def _dump_json(obj: Any) -> bytes:
         ) from None
 
 
+def _is_sklearn(obj: Any) -> bool:
+    base = sys.modules.get("sklearn.base")
+    return base is not None and isinstance(obj, base.BaseEstimator)
+
+
+# Types a stored scikit-learn model may hold without the user trusting it: classes of these
+# libraries only, never arbitrary callables. The list is decided here, in code, at load time;
+# it is never read from the artifact (the flaw behind skops' and MLflow's pickle CVEs).
+SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+
+
+def _dump_skops(model: Any) -> bytes:
+    import skops.io
+
+    return skops.io.dumps(model)
+
+
+def _load_skops(data: bytes) -> Any:
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(data=data)
+    refused = [t for t in untrusted if not t.startswith(SKOPS_TRUSTED_PREFIXES)]
+    if refused:
+        raise InvalidArgumentError(
+            "refusing to load a scikit-learn model holding types outside scikit-learn, numpy "
+            f"and scipy: {', '.join(sorted(refused))}"
+        )
+    return skops.io.loads(data, trusted=untrusted)
+
+
+_JSON_TYPES = (dict, list, str, int, float, bool, type(None))
+
 SERIALIZERS: tuple[Serializer, ...] = (
     Serializer("parquet", _is_dataframe, _dump_parquet, _load_parquet),
     Serializer("npy", _is_ndarray, _dump_npy, _load_npy),
-    Serializer("json", lambda o: isinstance(o, dict | list), _dump_json, json.loads),
+    Serializer("json", lambda o: isinstance(o, _JSON_TYPES), _dump_json, json.loads),
+    Serializer("skops", _is_sklearn, _dump_skops, _load_skops),
     Serializer("bytes", lambda o: isinstance(o, bytes | bytearray | memoryview), bytes, bytes),
 )
 _BY_NAME = {s.name: s for s in SERIALIZERS}
@@ -88,8 +123,8 @@ def for_object(obj: Any) -> Serializer:
             return serializer
     raise InvalidArgumentError(
         f"no serializer for {type(obj).__module__}.{type(obj).__qualname__}: loopml stores "
-        "pandas DataFrames, numpy arrays, dicts and lists (JSON), bytes, and files or folders "
-        "given as paths"
+        "pandas DataFrames, numpy arrays, JSON values (dicts, lists, strings, numbers, "
+        "booleans, None), bytes, scikit-learn models (skops), and files or folders given as paths"
     )
 
 

@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from loopml.cli.output import console, format_value, print_json
-from loopml.cli.progress import progress_bar
 
 app = typer.Typer(help="Version, inspect and validate datasets.", no_args_is_help=True)
 
@@ -41,6 +40,7 @@ def add(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Version a file or folder; identical content makes no new version."""
+    from loopml.cli.progress import progress_bar  # rich.progress: only for the commands with bars
     from loopml.data import versions
 
     with progress_bar() as bar:
@@ -196,6 +196,7 @@ def get(
     dest: Path = typer.Argument(..., help="Folder to write the files into."),
 ) -> None:
     """Write a version's files out, each verified by digest."""
+    from loopml.cli.progress import progress_bar
     from loopml.data import api
 
     name, version = split_ref(ref)

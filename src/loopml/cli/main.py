@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from loopml.cli import data, runs
+from loopml.cli import data, deployments, models, monitor, pipelines, runs
 
 app = typer.Typer(
     help="loopml: versioned data, tracking, pipelines, registry, serving, monitoring and "
@@ -18,6 +18,13 @@ app = typer.Typer(
 )
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
+app.add_typer(pipelines.app, name="pipeline")
+app.add_typer(models.app, name="models")
+app.command("lineage")(pipelines.lineage_command)
+app.add_typer(deployments.app, name="deployments")
+app.command("serve")(deployments.serve_command)
+app.command("predict")(deployments.predict_command)
+app.command("monitor")(monitor.monitor_command)
 
 
 @app.command("init")

@@ -17,6 +17,7 @@ from loopml.core.errors import InvalidArgumentError, WorkspaceNotFoundError
 WORKSPACE_DIR = ".loopml"
 DB_FILE = "loopml.db"
 ARTIFACTS_DIR = "artifacts"
+SETTINGS_FILE = "config.yaml"
 DEFAULT_HEARTBEAT_TIMEOUT = 120.0
 
 
@@ -28,6 +29,9 @@ class WorkspaceConfig:
     server_uri: str | None = None
     token: str | None = None
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
+    # Load pickle-based models (the `python` flavor) without `trust=True` on each call.
+    # Off unless LOOPML_TRUST_PICKLE or `trust_pickle: true` in .loopml/config.yaml says so.
+    trust_pickle: bool = False
 
 
 def find_workspace_root(start: Path) -> Path | None:
@@ -77,7 +81,28 @@ def resolve_config(
         server_uri=server_uri,
         token=env.get("LOOPML_TOKEN") or None,
         heartbeat_timeout=_heartbeat_timeout(env),
+        trust_pickle=_trust_pickle(env, root),
     )
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _trust_pickle(env: Mapping[str, str], root: Path | None) -> bool:
+    if env.get("LOOPML_TRUST_PICKLE"):
+        return env["LOOPML_TRUST_PICKLE"].strip().lower() in _TRUE
+    settings = root / WORKSPACE_DIR / SETTINGS_FILE if root is not None else None
+    if settings is None or not settings.is_file():
+        return False
+    import yaml
+
+    try:
+        data = yaml.safe_load(settings.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InvalidArgumentError(f"{settings} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidArgumentError(f"{settings} must hold a mapping of settings")
+    return data.get("trust_pickle") is True
 
 
 def _heartbeat_timeout(env: Mapping[str, str]) -> float:

@@ -134,7 +134,8 @@ class Run:
 def to_dict(record: Any) -> Any:
     """A JSON-ready view of a record (datetimes as ISO 8601 text, enums as their values)."""
     if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        return {f.name: to_dict(getattr(record, f.name)) for f in dataclasses.fields(record)}
+        fields = [f for f in dataclasses.fields(record) if f.repr]  # repr=False: internals
+        return {f.name: to_dict(getattr(record, f.name)) for f in fields}
     if isinstance(record, Mapping):
         return {str(k): to_dict(v) for k, v in record.items()}
     if isinstance(record, list | tuple):

@@ -22,3 +22,9 @@ def ms_to_datetime(ms: int | None) -> datetime | None:
     if ms is None:
         return None
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time as written by `to_dict`, timezone-aware (UTC when none is given)."""
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

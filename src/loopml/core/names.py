@@ -51,6 +51,26 @@ def validate_name(name: object, kind: str) -> str:
     return name
 
 
+_ALIAS_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+RESERVED_ALIASES = ("latest",)
+
+
+def validate_alias(alias: object) -> str:
+    """A model alias such as ``champion``: letters, digits, ``_`` and ``-``, not only digits
+    (that would read as a version number) and not ``latest`` (which always means the newest)."""
+    if (
+        not isinstance(alias, str)
+        or not _ALIAS_RE.fullmatch(alias)
+        or alias.isdigit()
+        or alias in RESERVED_ALIASES
+    ):
+        raise InvalidArgumentError(
+            f"alias {_describe(alias)} is invalid: use 1-64 letters, digits, '_' or '-', not "
+            "only digits, and not 'latest'"
+        )
+    return alias
+
+
 def validate_project_name(name: object) -> str:
     return validate_name(name, "project name")
 

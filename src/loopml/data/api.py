@@ -14,6 +14,7 @@ from typing import Any
 
 from loopml.core import context
 from loopml.core.datasets import DatasetVersion, Schema, ValidationReport
+from loopml.core.entities import RunInput
 from loopml.data import versions
 from loopml.data.diff import DatasetDiff, diff_versions
 from loopml.data.manifest import Progress
@@ -70,10 +71,20 @@ def list_datasets(*, workspace: Workspace | None = None) -> list[DatasetVersion]
 
 
 def load(name: str, version: int | str = "latest", *, workspace: Workspace | None = None) -> Any:
-    """A tabular version as a pandas DataFrame, every file verified by digest."""
+    """A tabular version as a pandas DataFrame, every file verified by digest. Inside a run
+    (a step, say), the version is recorded as the run's input."""
     ws = _ws(workspace)
     record = ws.store.datasets.get_version(name, version)
-    return versions.load_table(ws.artifacts, record).to_pandas()
+    frame = versions.load_table(ws.artifacts, record).to_pandas()
+    _record_input(ws, record)
+    return frame
+
+
+def _record_input(ws: Workspace, record: DatasetVersion) -> None:
+    run_id = context.current_run_id()
+    if run_id is not None:
+        run_input = RunInput("dataset", record.name, str(record.version), record.digest)
+        ws.store.runs.add_input(run_id, run_input)
 
 
 def download(
@@ -87,7 +98,9 @@ def download(
     """Write a version's files under `dest`, verified; paths that would escape are refused."""
     ws = _ws(workspace)
     record = ws.store.datasets.get_version(name, version)
-    return versions.write_out(ws.artifacts, record, Path(dest), progress)
+    path = versions.write_out(ws.artifacts, record, Path(dest), progress)
+    _record_input(ws, record)
+    return path
 
 
 def validate(

@@ -3,6 +3,11 @@
 Re-adding an unchanged folder then costs a stat per file instead of reading every byte. The
 cache is a small SQLite file on the machine that owns the files (never the shared store),
 because inode numbers and modification times only mean something there.
+
+It also remembers, for a folder's whole stat listing (every path with its size, mtime and
+inode, see `manifest.fingerprint`), the digest of the manifest built from it: a re-add whose
+listing is unchanged then knows its dataset digest without loading the per-file entries or
+building the manifest. It trusts exactly what the per-file entries trust.
 """
 
 from __future__ import annotations
@@ -11,11 +16,15 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, digest TEXT
-) WITHOUT ROWID
-"""
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS files (
+        path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, digest TEXT
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS listings (
+        fingerprint TEXT PRIMARY KEY, digest TEXT NOT NULL, saved_ns INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+)
+LISTINGS_KEPT = 1000  # the most recently saved listings; older ones are dropped
 
 Key = tuple[int, int, int]  # size, mtime_ns, inode
 
@@ -26,7 +35,8 @@ class StatCache:
         self._conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn.execute(_SCHEMA)
+        for statement in _SCHEMA:
+            self._conn.execute(statement)
 
     def load(self, folder: Path) -> dict[str, tuple[Key, str]]:
         """Cached entries under `folder`, by absolute path."""
@@ -42,8 +52,35 @@ class StatCache:
         if not rows:
             return
         self._conn.execute("BEGIN IMMEDIATE")
-        self._conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def listing_digest(self, fingerprint: str) -> str | None:
+        """The manifest digest last built from this exact stat listing, if any."""
+        row = self._conn.execute(
+            "SELECT digest FROM listings WHERE fingerprint = ?", (fingerprint,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def save_listing(self, fingerprint: str, digest: str, now_ns: int) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO listings VALUES (?, ?, ?)", (fingerprint, digest, now_ns)
+            )
+            self._conn.execute(
+                "DELETE FROM listings WHERE fingerprint NOT IN "
+                "(SELECT fingerprint FROM listings ORDER BY saved_ns DESC LIMIT ?)",
+                (LISTINGS_KEPT,),
+            )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self._conn.close()

@@ -8,10 +8,22 @@ stay small and a later record kind adds an interface instead of widening this on
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 from loopml.core.datasets import DatasetVersion, Schema
 from loopml.core.entities import ArtifactRef, CodeVersion, Metric, Project, Run, RunInput, RunStatus
+from loopml.core.models import (
+    AuditEvent,
+    ModelVersion,
+    RegisteredModel,
+    Signature,
+    VersionStatus,
+)
+from loopml.core.monitoring import MonitorReport
+from loopml.core.serving import Deployment, Label, Prediction, Route
 
 
 class RunPage(list[Run]):
@@ -102,6 +114,14 @@ class RunStore(abc.ABC):
     def inputs(self, run_id: str) -> list[RunInput]: ...
 
     @abc.abstractmethod
+    def producers(self, digest: str) -> list[tuple[str, ArtifactRef]]:
+        """(run id, artifact) for every run that logged an artifact with this digest."""
+
+    @abc.abstractmethod
+    def consumers(self, digest: str) -> list[tuple[str, RunInput]]:
+        """(run id, input) for every run that recorded an input with this digest."""
+
+    @abc.abstractmethod
     def search(
         self,
         projects: Sequence[str] | None = None,
@@ -154,12 +174,188 @@ class DatasetStore(abc.ABC):
         """Ids of runs that recorded this version as an input."""
 
 
+class ModelStore(abc.ABC):
+    @abc.abstractmethod
+    def create_version(
+        self,
+        name: str,
+        *,
+        flavor: str,
+        digest: str,
+        size: int,
+        signature: Signature | None = None,
+        run_id: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+        trusted_types: Sequence[str] = (),
+    ) -> ModelVersion:
+        """Record the next version of `name` (1, 2, 3...; never twice, even when racing)."""
+
+    @abc.abstractmethod
+    def get_version(self, name: str, version: int | str) -> ModelVersion:
+        """NotFoundError names the model or the version."""
+
+    @abc.abstractmethod
+    def latest_version(self, name: str) -> ModelVersion:
+        """The newest version that is not archived."""
+
+    @abc.abstractmethod
+    def list_versions(self, name: str) -> list[ModelVersion]: ...
+
+    @abc.abstractmethod
+    def versions_from_run(self, run_id: str) -> list[ModelVersion]: ...
+
+    @abc.abstractmethod
+    def update_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        status: VersionStatus | None = None,
+        actor: str = "unknown",
+    ) -> ModelVersion:
+        """Archiving a version that an alias points at is a ConflictError."""
+
+    @abc.abstractmethod
+    def delete_version(self, name: str, version: int, *, actor: str = "unknown") -> None:
+        """Refused (ConflictError) while an alias points at the version."""
+
+    @abc.abstractmethod
+    def get_model(self, name: str) -> RegisteredModel: ...
+
+    @abc.abstractmethod
+    def list_models(self) -> list[RegisteredModel]: ...
+
+    @abc.abstractmethod
+    def update_model(
+        self, name: str, *, description: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> RegisteredModel: ...
+
+    @abc.abstractmethod
+    def set_alias(
+        self, name: str, alias: str, version: int, *, actor: str, reason: str | None = None
+    ) -> int | None:
+        """Point `alias` at `version` (writing an audit event); returns the previous one."""
+
+    @abc.abstractmethod
+    def delete_alias(self, name: str, alias: str, *, actor: str, reason: str | None = None) -> int:
+        """Remove the alias (writing an audit event); returns the version it pointed at."""
+
+    @abc.abstractmethod
+    def get_alias(self, name: str, alias: str) -> ModelVersion: ...
+
+
+class AuditStore(abc.ABC):
+    @abc.abstractmethod
+    def record(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def events(
+        self, target: str | None = None, action: str | None = None, limit: int = 100
+    ) -> list[AuditEvent]:
+        """Newest first."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeploymentRevision:
+    revision: int
+    routes: tuple[Route, ...]
+    actor: str
+    action: str
+    reason: str | None
+    time: datetime
+
+
+class DeploymentStore(abc.ABC):
+    @abc.abstractmethod
+    def create(
+        self, name: str, routes: Sequence[Route], *, actor: str, reason: str | None = None
+    ) -> Deployment:
+        """ConflictError when the name is taken."""
+
+    @abc.abstractmethod
+    def get(self, name: str) -> Deployment: ...
+
+    @abc.abstractmethod
+    def list(self) -> list[Deployment]: ...
+
+    @abc.abstractmethod
+    def revision(self, name: str) -> int:
+        """The current revision alone: what a serving process polls."""
+
+    @abc.abstractmethod
+    def update(
+        self,
+        name: str,
+        routes: Sequence[Route],
+        *,
+        actor: str,
+        action: str,
+        reason: str | None = None,
+        expected_revision: int | None = None,
+    ) -> Deployment:
+        """Replace the routes (a new revision, kept with who, what and why, and audited).
+        With `expected_revision`, a concurrent change since then is a ConflictError."""
+
+    @abc.abstractmethod
+    def revisions(self, name: str) -> list[DeploymentRevision]:
+        """Every revision, oldest first."""
+
+
+class PredictionStore(abc.ABC):
+    @abc.abstractmethod
+    def log(self, predictions: Sequence[Prediction]) -> None: ...
+
+    @abc.abstractmethod
+    def add_labels(self, labels: Sequence[Label]) -> list[str]:
+        """Store labels; return the prediction ids that are unknown (not stored)."""
+
+    @abc.abstractmethod
+    def query(
+        self,
+        *,
+        deployment: str | None = None,
+        model: str | None = None,
+        version: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        labeled: bool = False,
+        limit: int = 100_000,
+        newest: bool = False,
+    ) -> list[Prediction]:
+        """Predictions oldest first, with their labels; `labeled` keeps only labeled ones.
+        With `newest`, the `limit` most recent ones (still returned oldest first)."""
+
+    @abc.abstractmethod
+    def count(self, deployment: str) -> int: ...
+
+
+class MonitorStore(abc.ABC):
+    @abc.abstractmethod
+    def save(self, report: MonitorReport) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, report_id: str) -> MonitorReport: ...
+
+    @abc.abstractmethod
+    def list(self, target: str, limit: int = 100) -> list[MonitorReport]:
+        """Newest first."""
+
+
 class MetadataStore(abc.ABC):
     """Every record interface of one backend, sharing its connection."""
 
     projects: ProjectStore
     runs: RunStore
     datasets: DatasetStore
+    models: ModelStore
+    audit: AuditStore
+    deployments: DeploymentStore
+    predictions: PredictionStore
+    monitoring: MonitorStore
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -4,7 +4,8 @@
 
 Identifiers are `metrics.KEY`, `params.KEY`, `tags.KEY` (KEY may be quoted with backticks or
 double quotes when it holds spaces or dots) and the attributes `status`, `name`, `id`,
-`start_time`, `end_time`, `user`. Errors name the offending token and its position.
+`start_time`, `end_time`, `user`, `project`, `parent_run_id`. Errors name the offending
+token and its position.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Literal
 from loopml.core.errors import InvalidArgumentError
 
 Kind = Literal["metrics", "params", "tags", "attribute"]
-ATTRIBUTES = ("status", "name", "id", "start_time", "end_time", "user", "project")
+ATTRIBUTES = ("status", "name", "id", "start_time", "end_time", "user", "project", "parent_run_id")
 NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
 _NUMERIC_ATTRIBUTES = ("start_time", "end_time")

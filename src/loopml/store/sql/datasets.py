@@ -14,6 +14,7 @@ from loopml.store.base import DatasetStore
 from loopml.store.sql import schema as t
 from loopml.store.sql.dialect import insert_ignore
 from loopml.store.sql.engine import read, write
+from loopml.store.sql.lookups import run_pk
 
 _COLUMNS = (
     *t.dataset_versions.c,
@@ -94,7 +95,7 @@ class SqlDatasetStore(DatasetStore):
                     "format": format,
                     "schema": schema_to_json(schema) if schema else None,
                     "profile_digest": profile_digest,
-                    "producer_run_pk": _run_pk(conn, producer_run_id),
+                    "producer_run_pk": run_pk(conn, producer_run_id),
                     "created_ms": now_ms(),
                 },
             )
@@ -175,12 +176,3 @@ def _next_version(conn: Connection, name: str) -> tuple[int, int]:
         .returning(t.datasets.c.pk, t.datasets.c.last_version)
     ).one()
     return bumped.pk, bumped.last_version
-
-
-def _run_pk(conn: Connection, run_id: str | None) -> int | None:
-    if run_id is None:
-        return None
-    pk = conn.execute(sa.select(t.runs.c.pk).where(t.runs.c.id == run_id)).scalar()
-    if pk is None:
-        raise NotFoundError(f"run {run_id!r} not found")
-    return pk

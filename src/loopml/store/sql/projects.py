@@ -24,9 +24,13 @@ def _record(row: sa.Row) -> Project:
 class SqlProjectStore(ProjectStore):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._ids: dict[str, str] = {}  # names never change id, so this cache never goes stale
+        # Names never change id, so these caches never go stale.
+        self._ids: dict[str, str] = {}
+        self._known: dict[str, Project] = {}
 
     def get_or_create(self, name: str) -> Project:
+        if name in self._known:
+            return self._known[name]
         validate_project_name(name)
         row = {"id": new_id(), "name": name, "created_ms": now_ms()}
 
@@ -36,6 +40,7 @@ class SqlProjectStore(ProjectStore):
 
         project = _record(read(self._engine, self._select(name)) or write(self._engine, work))
         self._ids[name] = project.id
+        self._known[name] = project
         return project
 
     def get(self, name: str) -> Project:

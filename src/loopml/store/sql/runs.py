@@ -102,13 +102,13 @@ class SqlRunStore(RunStore):
             "env_digest": env_digest,
         }
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> Run:
             pk = conn.execute(t.runs.insert().returning(t.runs.c.pk), row).scalar_one()
             if tags:
                 conn.execute(t.tags.insert(), _keyed_rows(pk, tags))
+            return self._hydrate(conn, self._run_rows(conn, t.runs.c.pk == pk))[0]
 
-        write(self._engine, work)
-        return self.get(run_id)
+        return write(self._engine, work)
 
     def get(self, run_id: str) -> Run:
         def work(conn: Connection) -> Run:
@@ -147,13 +147,13 @@ class SqlRunStore(RunStore):
             "error": error,
         }
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> Run:
             result = conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(values))
             if result.rowcount == 0:
                 raise NotFoundError(f"run {run_id!r} not found")
+            return self._hydrate(conn, self._run_rows(conn, t.runs.c.id == run_id))[0]
 
-        write(self._engine, work)
-        return self.get(run_id)
+        return write(self._engine, work)
 
     def heartbeat(self, run_ids: Sequence[str]) -> None:
         if not run_ids:
@@ -306,6 +306,33 @@ class SqlRunStore(RunStore):
         def work(conn: Connection) -> list[RunInput]:
             query = sa.select(t.run_inputs).where(t.run_inputs.c.run_pk == self._pk(conn, run_id))
             return [RunInput(r.kind, r.name, r.version, r.digest) for r in conn.execute(query)]
+
+        return read(self._engine, work)
+
+    def producers(self, digest: str) -> list[tuple[str, ArtifactRef]]:
+        def work(conn: Connection) -> list[tuple[str, ArtifactRef]]:
+            query = (
+                sa.select(t.runs.c.id, t.run_artifacts)
+                .join(t.runs, t.runs.c.pk == t.run_artifacts.c.run_pk)
+                .where(t.run_artifacts.c.digest == digest)
+                .order_by(t.run_artifacts.c.created_ms, t.runs.c.id)
+            )
+            return [(row.id, _artifact_record(row)) for row in conn.execute(query)]
+
+        return read(self._engine, work)
+
+    def consumers(self, digest: str) -> list[tuple[str, RunInput]]:
+        def work(conn: Connection) -> list[tuple[str, RunInput]]:
+            i = t.run_inputs
+            query = (
+                sa.select(t.runs.c.id, i.c.kind, i.c.name, i.c.version, i.c.digest)
+                .join(t.runs, t.runs.c.pk == i.c.run_pk)
+                .where(i.c.digest == digest)
+                .order_by(t.runs.c.start_ms, t.runs.c.id)
+            )
+            return [
+                (r.id, RunInput(r.kind, r.name, r.version, r.digest)) for r in conn.execute(query)
+            ]
 
         return read(self._engine, work)
 

@@ -117,6 +117,7 @@ run_inputs = sa.Table(
     sa.Column("version", sa.String(64), primary_key=True),
     sa.Column("digest", sa.String(64)),
     sa.Index("ix_run_inputs_target", "kind", "name", "version"),
+    sa.Index("ix_run_inputs_digest", "digest"),  # revision 0004
 )
 
 audit_events = sa.Table(
@@ -158,4 +159,109 @@ dataset_versions = sa.Table(
     sa.UniqueConstraint("dataset_pk", "version", name="uq_dataset_versions_version"),
     sa.Index("ix_dataset_versions_digest", "digest"),
     sa.Index("ix_dataset_versions_producer", "producer_run_pk"),
+)
+
+# Revision 0005: the model registry. `last_version` numbers versions as datasets do.
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("description", sa.Text),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("last_version", sa.Integer, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("model_pk", sa.BigInteger, sa.ForeignKey("models.pk"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("flavor", sa.String(32), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("signature", sa.JSON),
+    sa.Column("run_pk", sa.BigInteger, sa.ForeignKey("runs.pk")),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("trusted_types", sa.JSON, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("model_pk", "version", name="uq_model_versions_version"),
+    sa.Index("ix_model_versions_run", "run_pk"),
+    sa.Index("ix_model_versions_digest", "digest"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("model_pk", sa.BigInteger, sa.ForeignKey("models.pk"), primary_key=True),
+    sa.Column("alias", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+# Revision 0006: deployments (with every revision of their routes), predictions, labels.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(250), nullable=False, unique=True),
+    sa.Column("routes", sa.JSON, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+deployment_revisions = sa.Table(
+    "deployment_revisions",
+    metadata,
+    sa.Column("deployment_pk", sa.BigInteger, sa.ForeignKey("deployments.pk"), primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True),
+    sa.Column("routes", sa.JSON, nullable=False),
+    sa.Column("actor", sa.String(250), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+)
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False, unique=True),
+    sa.Column("deployment", sa.String(250), nullable=False),
+    sa.Column("model", sa.String(250), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("route", sa.String(16), nullable=False),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("features", sa.JSON, nullable=False),
+    sa.Column("output", sa.JSON),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Index("ix_predictions_deployment_ts", "deployment", "ts_ms"),
+    sa.Index("ix_predictions_model_ts", "model", "version", "ts_ms"),
+)
+
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("prediction_id", sa.String(32), primary_key=True),
+    sa.Column("label", sa.JSON),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+)
+
+# Revision 0007: monitoring reports, kept so trends can be plotted.
+monitor_reports = sa.Table(
+    "monitor_reports",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("dataset_drift", sa.Boolean, nullable=False),
+    sa.Column("drift_share", sa.Float, nullable=False),
+    sa.Column("report", sa.JSON, nullable=False),
+    sa.Index("ix_monitor_reports_target_ts", "target", "ts_ms"),
 )

@@ -20,6 +20,7 @@ _ATTRIBUTE_COLUMNS = {
     "end_time": t.runs.c.end_ms,
     "user": t.runs.c.user_name,
     "project": t.projects.c.name,
+    "parent_run_id": t.runs.c.parent_run_id,
 }
 _KEYED_TABLES = {"metrics": t.latest_metrics, "params": t.params, "tags": t.tags}
 MAX_LIMIT = 50_000

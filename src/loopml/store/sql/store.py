@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from loopml.store.base import MetadataStore
 from loopml.store.sql import migrate
+from loopml.store.sql.audit import SqlAuditStore
 from loopml.store.sql.datasets import SqlDatasetStore
+from loopml.store.sql.deployments import SqlDeploymentStore
 from loopml.store.sql.engine import create_engine
+from loopml.store.sql.models import SqlModelStore
+from loopml.store.sql.monitoring import SqlMonitorStore
+from loopml.store.sql.predictions import SqlPredictionStore
 from loopml.store.sql.projects import SqlProjectStore
 from loopml.store.sql.runs import SqlRunStore
 
@@ -19,6 +24,11 @@ class SqlMetadataStore(MetadataStore):
         self.projects = SqlProjectStore(self.engine)
         self.runs = SqlRunStore(self.engine, self.projects)
         self.datasets = SqlDatasetStore(self.engine)
+        self.models = SqlModelStore(self.engine)
+        self.audit = SqlAuditStore(self.engine)
+        self.deployments = SqlDeploymentStore(self.engine)
+        self.predictions = SqlPredictionStore(self.engine)
+        self.monitoring = SqlMonitorStore(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
