@@ -4,6 +4,7 @@ other sections left alone, and every mistake reported with the file, the key and
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from loopml.core.project_config import (
 VALID = """
 pipelines:            # another section: not ours, ignored
   train: {steps: [a, b]}
-policies: [whatever]
+pipelines: [whatever]
 webhooks:
   ops: {url: "https://hooks.example.com/x", headers: {X-Token: "s3cret"}, timeout: 2.5}
   local: {url: "http://127.0.0.1:9999/hook", allow_private: true}
@@ -105,7 +106,7 @@ RULE = "alerts:\n  - {name: r, deployment: d, when: %s}\n"
         ("webhooks: {ops: {url: 'https://h.example.com:99999/'}}", "webhooks.ops.url",
          "not a valid URL"),
         ("webhooks: {ops: {timeout: 3}}", "webhooks.ops.url", "is required"),
-        ("webhooks: {ops: {url: 'https://h.example.com', retries: 3}}", "webhooks.ops",
+        ("webhooks: {ops: {url: 'https://h.example.com', retries: 3}}", "webhooks.ops.retries",
          "unknown key 'retries'"),
         ("webhooks: {ops: {url: 'https://h.example.com', timeout: 0}}", "webhooks.ops.timeout",
          "at least 0.1"),
@@ -128,7 +129,8 @@ RULE = "alerts:\n  - {name: r, deployment: d, when: %s}\n"
         ("alerts: [{name: r, when: dataset_drift}]", "alerts[0] (r).deployment", "is required"),
         ("alerts: [{name: r, deployment: d, when: drift}]", "alerts[0] (r).when",
          "'drift' is not a condition"),
-        ("alerts: [{name: r, deployment: d, when: dataset_drift, severity: high}]", "alerts[0]",
+        ("alerts: [{name: r, deployment: d, when: dataset_drift, severity: high}]",
+         "alerts[0].severity",
          "unknown key 'severity'"),
         (RULE % "dataset_drift, threshold: 0.3", "alerts[0] (r).threshold", "does not apply"),
         (RULE % "column_drift", "alerts[0] (r).column", "is required"),
@@ -158,8 +160,16 @@ def test_invalid_keys_are_named(tmp_path: Path, text: str, key: str, problem: st
     with pytest.raises(ProjectConfigError) as caught:
         load_project_config(tmp_path)
     message = str(caught.value)
-    assert message.startswith(f"{path}: {key}: "), message
+    assert re.match(rf"{re.escape(str(path))}:\d+: {re.escape(key)}: ", message), message
     assert problem in message, message
+
+
+def test_errors_name_the_line_of_the_key(tmp_path: Path) -> None:
+    text = "webhooks:\n  ops: https://h.example.com\nalerts:\n  - name: r\n"
+    text += "    deployment: d\n    when: dataset_drift\n    notify: [ops, pager]\n"
+    write(tmp_path, text)
+    with pytest.raises(ProjectConfigError, match=r"yaml:7: alerts\[0\] \(r\)\.notify\[1\]: "):
+        load_project_config(tmp_path)
 
 
 def test_ca_file_is_relative_to_the_config_file(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 from loopml.store.sql.store import SqlMetadataStore
 from tests.store.contract import RunStoreContract
 from tests.store.dataset_contract import DatasetSchemaJsonContract, DatasetStoreContract
+from tests.store.loop_contract import LoopStoreContract
 from tests.store.model_contract import ModelStoreContract
 from tests.store.serving_contract import DeploymentStoreContract, PredictionStoreContract
 
@@ -19,6 +20,7 @@ class TestSqliteStore(
     ModelStoreContract,
     DeploymentStoreContract,
     PredictionStoreContract,
+    LoopStoreContract,
 ):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[SqlMetadataStore]:

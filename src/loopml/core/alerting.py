@@ -92,9 +92,8 @@ class AlertRule:
 
 
 # -- webhooks ------------------------------------------------------------------------------
-def parse_webhooks(data: Any, source: Path) -> dict[str, Webhook]:
-    section = Field(source, "webhooks", data)
-    if data is None:
+def parse_webhooks(section: Field) -> dict[str, Webhook]:
+    if section.value is None:
         return {}
     webhooks = {}
     for name in section.mapping():
@@ -106,7 +105,7 @@ def parse_webhooks(data: Any, source: Path) -> dict[str, Webhook]:
 
 def _webhook(entry: Field, name: str) -> Webhook:
     if isinstance(entry.value, str):  # `ops: https://...` is shorthand for {url: ...}
-        entry = Field(entry.source, entry.key, {"url": entry.value})
+        entry = entry.renamed(entry.key, {"url": entry.value})
     entry.mapping(allowed=_WEBHOOK_KEYS)
     url = _url(entry.child("url").required())
     timeout = entry.child("timeout")
@@ -176,9 +175,8 @@ def _allow_private(field: Field) -> bool | tuple[Network, ...]:
 
 
 # -- alerts --------------------------------------------------------------------------------
-def parse_alerts(data: Any, webhooks: Mapping[str, Webhook], source: Path) -> tuple[AlertRule, ...]:
-    section = Field(source, "alerts", data)
-    if data is None:
+def parse_alerts(section: Field, webhooks: Mapping[str, Webhook]) -> tuple[AlertRule, ...]:
+    if section.value is None:
         return ()
     rules: list[AlertRule] = []
     for index in range(len(section.sequence())):
@@ -193,7 +191,7 @@ def _rule(entry: Field, webhooks: Mapping[str, Webhook]) -> AlertRule:
     entry.mapping(allowed=_RULE_KEYS)
     name = entry.child("name").required()
     _name(name, name.value)
-    entry = Field(entry.source, f"{entry.key} ({name.value})", entry.value)  # errors name it
+    entry = entry.renamed(f"{entry.key} ({name.value})")  # errors name it
     deployment = entry.child("deployment").required()
     if deployment.value != ANY_DEPLOYMENT:
         _name(deployment, deployment.value)

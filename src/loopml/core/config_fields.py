@@ -2,7 +2,8 @@
 
 Every section parser walks its part of the document with a `Field`: a value plus where it is
 (`alerts[2].threshold`), so a message reads
-`/repo/loopml.yaml: alerts[2].threshold: must be a number, got 'high'`.
+`/repo/loopml.yaml:14: alerts[2].threshold: must be a number, got 'high'` (the line where
+the key stands, when the document was read by `load_yaml`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from loopml.core.entities import FrozenDict
 from loopml.core.errors import InvalidArgumentError
+
+# For each mapping or list of a document read by `load_yaml` (by id, the document keeps them
+# alive): key or index -> the line it stands on.
+Lines = Mapping[int, Mapping[Any, int]]
 
 
 class ProjectConfigError(InvalidArgumentError):
@@ -30,14 +36,25 @@ class Field:
     source: Path
     key: str  # where in the document, e.g. "alerts[0].notify"
     value: Any
+    line: int | None = None
+    lines: Lines = dataclasses.field(default_factory=FrozenDict, repr=False)
 
     def error(self, problem: str) -> ProjectConfigError:
-        return ProjectConfigError(f"{self.source}: {self.key}: {problem}")
+        where = f"{self.source}:{self.line}" if self.line else f"{self.source}"
+        return ProjectConfigError(f"{where}: {self.key}: {problem}")
 
     def child(self, key: str | int) -> Field:
+        line = self.lines.get(id(self.value), {}).get(key) or self.line
         if isinstance(key, int):
-            return Field(self.source, f"{self.key}[{key}]", self.value[key])
-        return Field(self.source, f"{self.key}.{key}", self.value.get(key))
+            return Field(self.source, f"{self.key}[{key}]", self.value[key], line, self.lines)
+        path = f"{self.key}.{key}" if self.key else key
+        return Field(self.source, path, self.value.get(key), line, self.lines)
+
+    def renamed(self, key: str, value: Any = None) -> Field:
+        """The same place under another name (or with a normalised value) for messages."""
+        return Field(
+            self.source, key, self.value if value is None else value, self.line, self.lines
+        )
 
     def mapping(self, *, allowed: Collection[str] | None = None) -> Mapping[str, Any]:
         if not isinstance(self.value, Mapping):
@@ -46,7 +63,8 @@ class Field:
             if not isinstance(key, str):
                 raise self.error(f"keys must be text, got {_show(key)}")
             if allowed is not None and key not in allowed:
-                raise self.error(f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+                known = ", ".join(sorted(allowed))
+                raise self.child(key).error(f"unknown key {key!r} (allowed: {known})")
         return self.value
 
     def sequence(self) -> list[Any]:
@@ -81,3 +99,31 @@ class Field:
     def absent(self, why: str) -> None:
         if self.value is not None:
             raise self.error(f"does not apply: {why}")
+
+
+def load_yaml(text: str) -> tuple[Any, Lines]:
+    """Parse YAML safely, keeping the line of every key and list item for error messages."""
+    import yaml
+
+    lines: dict[int, dict[Any, int]] = {}
+
+    class LineLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        value = loader.construct_mapping(node, deep=True)
+        lines[id(value)] = {
+            loader.construct_object(key, deep=True): key.start_mark.line + 1
+            for key, _ in node.value
+            if isinstance(key, yaml.ScalarNode)
+        }
+        return value
+
+    def sequence(loader: LineLoader, node: yaml.SequenceNode) -> list[Any]:
+        value = loader.construct_sequence(node, deep=True)
+        lines[id(value)] = {i: item.start_mark.line + 1 for i, item in enumerate(node.value)}
+        return value
+
+    LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, sequence)
+    return yaml.load(text, Loader=LineLoader), lines

@@ -2,8 +2,9 @@
 
 The file sits next to `.loopml/` (in `WorkspaceConfig.root`). Each section is parsed by its own
 function and validated strictly; top-level keys this version does not know are ignored, so the
-sections that other parts of loopml read (`pipelines:`, `deployments:`, `policies:`) do not break
-the ones parsed here. Parsing is pure: the only I/O is reading the file.
+sections that other parts of loopml read (`pipelines:`, `deployments:`) do not break the ones
+parsed here; `policies:` (continuous training) is parsed by `loopml.core.policies`. Parsing is
+pure: the only I/O is reading the file (and, for policies, the pipeline files they name).
 
     config = load_project_config(workspace.config.root)   # ProjectConfig(); empty if no file
     config.alerts, config.webhooks
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from loopml.core.alerting import AlertRule, Webhook, parse_alerts, parse_webhooks
-from loopml.core.config_fields import ProjectConfigError
+from loopml.core.config_fields import Field, Lines, ProjectConfigError, load_yaml
 from loopml.core.entities import FrozenDict
+from loopml.core.policies import Policy, parse_policies
 
 PROJECT_FILE = "loopml.yaml"
 
@@ -37,9 +39,13 @@ class ProjectConfig:
     webhooks: FrozenDict = dataclasses.field(default_factory=FrozenDict)  # name -> Webhook
     alerts: tuple[AlertRule, ...] = ()
     source: Path | None = None  # the file it came from, if any
+    policies: FrozenDict = dataclasses.field(default_factory=FrozenDict)  # deployment -> Policy
 
     def webhook(self, name: str) -> Webhook:
         return self.webhooks[name]  # type: ignore[no-any-return]
+
+    def policy(self, deployment: str) -> Policy:
+        return self.policies[deployment]  # type: ignore[no-any-return]
 
 
 def project_file(root: Path | None) -> Path | None:
@@ -58,15 +64,17 @@ def load_project_config(root: Path | None) -> ProjectConfig:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data, lines = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ProjectConfigError(f"{path} is not valid YAML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProjectConfigError(f"{path} cannot be read: {exc}") from None
-    return parse_project_config(data, path)
+    return parse_project_config(data, path, lines)
 
 
-def parse_project_config(data: Any, source: Path | str = PROJECT_FILE) -> ProjectConfig:
+def parse_project_config(
+    data: Any, source: Path | str = PROJECT_FILE, lines: Lines | None = None
+) -> ProjectConfig:
     """Validate the parsed YAML document `data`; errors name `source`, the key and the problem."""
     source_path = Path(source)
     if data is None:
@@ -76,6 +84,8 @@ def parse_project_config(data: Any, source: Path | str = PROJECT_FILE) -> Projec
             f"{source}: the document must be a mapping of sections (webhooks:, alerts:, ...), "
             f"got {type(data).__name__}"
         )
-    webhooks = parse_webhooks(data.get("webhooks"), source_path)
-    alerts = parse_alerts(data.get("alerts"), webhooks, source_path)
-    return ProjectConfig(FrozenDict(webhooks), alerts, source_path)
+    root = Field(source_path, "", data, None, lines or FrozenDict())
+    webhooks = parse_webhooks(root.child("webhooks"))
+    alerts = parse_alerts(root.child("alerts"), webhooks)
+    policies = parse_policies(root.child("policies"), webhooks)
+    return ProjectConfig(FrozenDict(webhooks), alerts, source_path, policies)

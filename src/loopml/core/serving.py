@@ -90,3 +90,16 @@ class Prediction:
 class Label:
     prediction_id: str
     label: Any
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Failure:
+    """A request a model version failed to answer (it raised, or timed out): the error rate
+    a canary is judged on. Refused requests (bad input, overload) are not the model's."""
+
+    deployment: str
+    model: str
+    version: int
+    route: RouteMode
+    time: datetime
+    reason: str  # "model" or "timeout"

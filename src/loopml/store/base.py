@@ -15,6 +15,7 @@ from typing import Any
 
 from loopml.core.datasets import DatasetVersion, Schema
 from loopml.core.entities import ArtifactRef, CodeVersion, Metric, Project, Run, RunInput, RunStatus
+from loopml.core.loops import Lease, LoopEvent, LoopState
 from loopml.core.models import (
     AuditEvent,
     ModelVersion,
@@ -23,7 +24,7 @@ from loopml.core.models import (
     VersionStatus,
 )
 from loopml.core.monitoring import MonitorReport
-from loopml.core.serving import Deployment, Label, Prediction, Route
+from loopml.core.serving import Deployment, Failure, Label, Prediction, Route
 
 
 class RunPage(list[Run]):
@@ -332,6 +333,19 @@ class PredictionStore(abc.ABC):
     @abc.abstractmethod
     def count(self, deployment: str) -> int: ...
 
+    @abc.abstractmethod
+    def log_failures(self, failures: Sequence[Failure]) -> None: ...
+
+    @abc.abstractmethod
+    def failure_count(
+        self, deployment: str, *, model: str, version: int, since: datetime | None = None
+    ) -> int:
+        """Requests that version failed to answer for the deployment since `since`."""
+
+    @abc.abstractmethod
+    def get(self, prediction_id: str) -> Prediction:
+        """One prediction with its label; NotFoundError naming the id when unknown."""
+
 
 class MonitorStore(abc.ABC):
     @abc.abstractmethod
@@ -345,6 +359,35 @@ class MonitorStore(abc.ABC):
         """Newest first."""
 
 
+class LoopStore(abc.ABC):
+    """The continuous-training loop's state per deployment, its timeline, and leases."""
+
+    @abc.abstractmethod
+    def get(self, deployment: str) -> LoopState:
+        """The stored state, or a fresh idle one (revision 0) when there is none."""
+
+    @abc.abstractmethod
+    def list(self) -> list[LoopState]: ...
+
+    @abc.abstractmethod
+    def save(self, state: LoopState, event: LoopEvent | None = None) -> LoopState:
+        """Store `state` if the stored revision is still `state.revision` (else ConflictError);
+        return it with the next revision. `event` is appended to the timeline atomically."""
+
+    @abc.abstractmethod
+    def events(self, deployment: str | None = None, limit: int = 100) -> list[LoopEvent]:
+        """The timeline, oldest first (the newest `limit` entries)."""
+
+    @abc.abstractmethod
+    def acquire(self, deployment: str, holder: str, ttl: float) -> Lease:
+        """Take or renew the lease for `ttl` seconds unless another holder's has not expired;
+        return the lease in force (its holder says who won)."""
+
+    @abc.abstractmethod
+    def release(self, deployment: str, holder: str) -> None:
+        """Give the lease up if `holder` holds it."""
+
+
 class MetadataStore(abc.ABC):
     """Every record interface of one backend, sharing its connection."""
 
@@ -356,6 +399,7 @@ class MetadataStore(abc.ABC):
     deployments: DeploymentStore
     predictions: PredictionStore
     monitoring: MonitorStore
+    loops: LoopStore
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -265,3 +265,48 @@ monitor_reports = sa.Table(
     sa.Column("report", sa.JSON, nullable=False),
     sa.Index("ix_monitor_reports_target_ts", "target", "ts_ms"),
 )
+
+# Revision 0008: the continuous-training loop (state per deployment, timeline, leases) and
+# failed model calls (for a canary's error rate).
+loop_states = sa.Table(
+    "loop_states",
+    metadata,
+    sa.Column("deployment", sa.String(250), primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+loop_events = sa.Table(
+    "loop_events",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("deployment", sa.String(250), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("phase", sa.String(32), nullable=False),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Index("ix_loop_events_deployment", "deployment", "pk"),
+)
+
+loop_leases = sa.Table(
+    "loop_leases",
+    metadata,
+    sa.Column("deployment", sa.String(250), primary_key=True),
+    sa.Column("holder", sa.String(300), nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+)
+
+serving_failures = sa.Table(
+    "serving_failures",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True, autoincrement=True),
+    sa.Column("deployment", sa.String(250), nullable=False),
+    sa.Column("model", sa.String(250), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("route", sa.String(16), nullable=False),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.String(300), nullable=False),
+    sa.Index("ix_serving_failures_deployment_ts", "deployment", "ts_ms"),
+)

@@ -8,6 +8,7 @@ from loopml.store.sql.audit import SqlAuditStore
 from loopml.store.sql.datasets import SqlDatasetStore
 from loopml.store.sql.deployments import SqlDeploymentStore
 from loopml.store.sql.engine import create_engine
+from loopml.store.sql.loops import SqlLoopStore
 from loopml.store.sql.models import SqlModelStore
 from loopml.store.sql.monitoring import SqlMonitorStore
 from loopml.store.sql.predictions import SqlPredictionStore
@@ -29,6 +30,7 @@ class SqlMetadataStore(MetadataStore):
         self.deployments = SqlDeploymentStore(self.engine)
         self.predictions = SqlPredictionStore(self.engine)
         self.monitoring = SqlMonitorStore(self.engine)
+        self.loops = SqlLoopStore(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
