@@ -100,6 +100,9 @@ def test_model_error_is_500_with_an_error_id_and_no_details(workspace, start_ser
     assert response.status_code == 500
     body = response.json()
     assert body["error_id"] and "secret" not in response.text and "Traceback" not in response.text
+    server.service.logger.flush()  # failures are logged off the request path, like predictions
+    assert workspace.store.predictions.failure_count("broken", model="broken", version=1) == 1
+    assert workspace.store.predictions.count("broken") == 0
 
 
 def test_slow_model_is_504_and_the_server_stays_free(workspace, start_server) -> None:

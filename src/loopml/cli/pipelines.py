@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -23,43 +20,6 @@ def _workspace(create: bool = False) -> Any:
     from loopml.workspace import Workspace
 
     return Workspace.current(create=create)
-
-
-def load_pipeline(target: str) -> Any:
-    """The pipeline object named by FILE.py:NAME."""
-    from loopml.core.errors import InvalidArgumentError
-    from loopml.pipelines.pipeline import Pipeline
-
-    path_text, _, name = target.rpartition(":")
-    path = Path(path_text)
-    if not path_text or not name or path.suffix != ".py":
-        raise InvalidArgumentError(f"expected FILE.py:PIPELINE, got {target!r}")
-    if not path.is_file():
-        raise InvalidArgumentError(f"{path} is not a file")
-    module = _import_file(path.resolve())
-    found = getattr(module, name, None)
-    if not isinstance(found, Pipeline):
-        known = [k for k, v in vars(module).items() if isinstance(v, Pipeline)]
-        raise InvalidArgumentError(
-            f"{path} has no @loopml.pipeline named {name!r}"
-            + (f" (it has: {', '.join(known)})" if known else "")
-        )
-    return found
-
-
-def _import_file(path: Path) -> Any:
-    import cloudpickle
-
-    module_name = f"loopml_user_{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    sys.path.insert(0, str(path.parent))  # so the file's own imports of its neighbours work
-    spec.loader.exec_module(module)
-    # Worker processes cannot import this module by name: send its functions by value.
-    cloudpickle.register_pickle_by_value(module)
-    return module
 
 
 def parse_params(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
@@ -94,6 +54,8 @@ def run_pipeline(
 ) -> None:
     """Run a pipeline with a live view of its steps; exit 1 if a step failed."""
     from rich.live import Live
+
+    from loopml.pipelines.loader import load_pipeline
 
     pipeline = load_pipeline(target)
     params = parse_params(pipeline, param or [])
@@ -229,16 +191,33 @@ def show_pipeline_run(
 
 
 def lineage_command(
-    target: str = typer.Argument(..., help="A run id, an artifact digest or a dataset NAME@V."),
+    target: str = typer.Argument(
+        ...,
+        help="A prediction id, a run id (or prefix), an artifact digest, a dataset NAME@V or "
+        "a model NAME/VERSION or NAME@ALIAS.",
+    ),
     down: bool = typer.Option(False, "--down", help="What used it, instead of what made it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Print what a run, artifact or dataset version came from (or, with --down, fed)."""
+    """Print where a prediction, run, artifact, dataset or model version came from (or, with
+    --down, what it fed): a prediction traces to its model version, training run, pipeline
+    run, dataset versions and code commit."""
+    from loopml.cli.prediction_lineage import find_prediction_lineage, lineage_tree
+    from loopml.core.errors import InvalidArgumentError
     from loopml.pipelines.lineage import lineage
 
     workspace = _workspace()
-    if len(target) < 32 and "@" not in target:
-        target = resolve_run_id(workspace.store.runs, target)
+    if _maybe_id(target):
+        found = find_prediction_lineage(workspace, target)
+        if found is not None and down:
+            raise InvalidArgumentError(f"prediction {target!r} has nothing downstream")
+        if found is not None:
+            if as_json:
+                print_json(found)
+            else:
+                console().print(lineage_tree(found))
+            return
+        target = _run_id(workspace.store.runs, target)
     root = lineage(target, direction="down" if down else "up", workspace=workspace)
     if as_json:
         print_json(root.to_dict())
@@ -246,6 +225,24 @@ def lineage_command(
     tree = Tree(root.label)
     _grow(tree, root)
     console().print(tree)
+
+
+def _maybe_id(target: str) -> bool:
+    """Whether `target` could be a prediction id or a run id or prefix (at most 32 characters;
+    digests are longer, dataset and model references have `@`, `/` or a `kind:` prefix)."""
+    return len(target) <= 32 and not any(c in target for c in "@/:")
+
+
+def _run_id(runs: Any, target: str) -> str:
+    """The full id of the run `target` names, when no prediction has that id."""
+    from loopml.core.errors import NotFoundError
+
+    try:
+        run_id = resolve_run_id(runs, target)
+        runs.get(run_id)
+    except NotFoundError:
+        raise NotFoundError(f"no prediction or run has id {target!r}") from None
+    return run_id
 
 
 def _grow(branch: Tree, node: Any) -> None:

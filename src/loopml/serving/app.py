@@ -18,7 +18,7 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from loopml.core.serving import Label, Prediction
+from loopml.core.serving import Failure, Label, Prediction
 from loopml.serving import protocol
 from loopml.serving.protocol import RequestError
 from loopml.serving.routing import Served
@@ -178,12 +178,14 @@ async def _answer(
         output = await service.predict(served, frame)
     except TimeoutError:
         service.metrics.errors.labels("timeout").inc()
+        _log_failure(service, served, "timeout")
         limit = service.settings.request_timeout
         raise RequestError(504, f"the model took longer than {limit}s") from None
     except Exception:
         error_id = uuid.uuid4().hex[:12]
         log.exception("model %s failed (error id %s)", served.route.uri, error_id)
         service.metrics.errors.labels("model").inc()
+        _log_failure(service, served, "model")
         raise RequestError(500, "the model failed on this input", error_id=error_id) from None
     elapsed = time.perf_counter() - started
     service.metrics.requests.labels(*labels, "200").inc()
@@ -209,6 +211,13 @@ def _log(
         for i, row, value in zip(ids, rows, values, strict=False)
     ])  # fmt: skip
     return ids
+
+
+def _log_failure(service: Service, served: Served, reason: str) -> None:
+    route = served.route
+    failure = Failure(service.deployment, route.model, route.version, route.mode,
+                      datetime.now(UTC), reason)  # fmt: skip
+    service.logger.log([failure])
 
 
 def _shadow(service: Service, shadow: Served, frame: pd.DataFrame, rows: list[dict]) -> None:

@@ -1,6 +1,7 @@
 """Prediction logging off the request path: a bounded queue drained in batches by a thread.
 
-A full queue drops the entry and counts it; logging never blocks or fails a request.
+A full queue drops the entry and counts it; logging never blocks or fails a request. Failed
+model calls travel the same queue (a failing model must not cost a database write per request).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 
-from loopml.core.serving import Prediction
+from loopml.core.serving import Failure, Prediction
 
 BATCH = 1_000
 
@@ -18,12 +19,14 @@ class PredictionLogger:
     def __init__(
         self,
         write: Callable[[Sequence[Prediction]], None],
+        write_failures: Callable[[Sequence[Failure]], None] | None = None,
         *,
         capacity: int = 100_000,
         interval: float = 0.5,
     ) -> None:
         self._write = write
-        self._queue: queue.Queue[Prediction] = queue.Queue(maxsize=capacity)
+        self._write_failures = write_failures
+        self._queue: queue.Queue[Prediction | Failure] = queue.Queue(maxsize=capacity)
         self._interval = interval
         self._stop = threading.Event()
         self.dropped = 0
@@ -36,7 +39,7 @@ class PredictionLogger:
     def depth(self) -> int:
         return self._queue.qsize()
 
-    def log(self, predictions: Sequence[Prediction]) -> None:
+    def log(self, predictions: Sequence[Prediction | Failure]) -> None:
         for prediction in predictions:
             try:
                 self._queue.put_nowait(prediction)
@@ -55,7 +58,7 @@ class PredictionLogger:
 
     def _drain(self) -> None:
         while True:
-            batch: list[Prediction] = []
+            batch: list[Prediction | Failure] = []
             while len(batch) < BATCH:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -63,9 +66,14 @@ class PredictionLogger:
                     break
             if not batch:
                 return
+            predictions = [p for p in batch if isinstance(p, Prediction)]
+            failures = [f for f in batch if isinstance(f, Failure)]
             try:
-                self._write(batch)
-                self.written += len(batch)
+                if predictions:
+                    self._write(predictions)
+                if failures and self._write_failures is not None:
+                    self._write_failures(failures)
+                self.written += len(predictions)
             except Exception:  # the store is down: these are lost, and counted as such
                 self.failed_writes += 1
                 self.dropped += len(batch)

@@ -50,7 +50,8 @@ class Service:
         self.settings = settings
         self.table: RoutingTable | None = None
         self.draining = False
-        self.logger = PredictionLogger(workspace.store.predictions.log,
+        predictions = workspace.store.predictions
+        self.logger = PredictionLogger(predictions.log, predictions.log_failures,
                                        capacity=settings.log_capacity)  # fmt: skip
         self.metrics = ServingMetrics(lambda: self.logger.depth, lambda: self.logger.dropped)
         self.metrics.watch_reports(workspace.store.monitoring, deployment)

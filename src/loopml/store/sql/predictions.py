@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from loopml.core.entities import freeze
+from loopml.core.errors import NotFoundError
 from loopml.core.ids import ms_to_datetime, now_ms
-from loopml.core.serving import Label, Prediction, RouteMode
+from loopml.core.serving import Failure, Label, Prediction, RouteMode
 from loopml.store.base import PredictionStore
 from loopml.store.sql import schema as t
 from loopml.store.sql.dialect import insert_ignore
@@ -144,6 +145,40 @@ class SqlPredictionStore(PredictionStore):
     def count(self, deployment: str) -> int:
         query = sa.select(sa.func.count()).where(t.predictions.c.deployment == deployment)
         return read(self._engine, lambda conn: conn.execute(query).scalar_one())
+
+    def log_failures(self, failures: Sequence[Failure]) -> None:
+        rows = [
+            {"deployment": f.deployment, "model": f.model, "version": f.version,
+             "route": f.route.value, "ts_ms": _ms(f.time), "reason": f.reason[:300]}
+            for f in failures
+        ]  # fmt: skip
+        if rows:
+            write(self._engine, lambda conn: conn.execute(t.serving_failures.insert(), rows))
+
+    def failure_count(
+        self, deployment: str, *, model: str, version: int, since: datetime | None = None
+    ) -> int:
+        f = t.serving_failures
+        query = sa.select(sa.func.count()).where(
+            f.c.deployment == deployment, f.c.model == model, f.c.version == version
+        )
+        if since is not None:
+            query = query.where(f.c.ts_ms >= _ms(since))
+        return read(self._engine, lambda conn: conn.execute(query).scalar_one())
+
+    def get(self, prediction_id: str) -> Prediction:
+        p, lab = t.predictions, t.labels
+        join = p.join(lab, lab.c.prediction_id == p.c.id, isouter=True)
+        query = (
+            sa.select(p, lab.c.label, lab.c.ts_ms.label("labeled_ms"))
+            .select_from(join)
+            .where(p.c.id == prediction_id)
+            .limit(1)
+        )
+        row = read(self._engine, lambda conn: conn.execute(query).first())
+        if row is None:
+            raise NotFoundError(f"prediction {prediction_id!r} not found")
+        return _record(row)
 
 
 def _select(

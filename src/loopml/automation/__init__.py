@@ -1,0 +1,1 @@
+"""Continuous training: triggers, the gate and canary judgements, and the controller."""

@@ -1,0 +1,271 @@
+"""The continuous-training controller: a reconcile loop over the deployments that have a policy.
+
+A pass takes each deployment's lease, reads its loop state, and takes the next step of
+
+    settled --trigger--> training --model--> gating --pass--> canary --> promoted | rolled_back
+                                                  \\--fail--> rejected      (errors -> failed)
+
+Every step first acts (idempotently: it looks at the world before changing it), then saves the
+new state by compare-and-set with an entry on the timeline. A controller killed anywhere resumes
+from the last saved state and redoes at most the one step that was under way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from loopml.automation import actions, judging, training, triggers
+from loopml.core.entities import FrozenDict
+from loopml.core.errors import ConflictError, LoopmlError
+from loopml.core.loops import Lease, LoopEvent, LoopState, Phase
+from loopml.core.policies import Policy
+from loopml.core.project_config import ProjectConfig, load_project_config
+from loopml.workspace import Workspace
+
+log = logging.getLogger("loopml.automation")
+
+MAX_STEPS_PER_PASS = 10  # a pass ends sooner when a step has nothing to do (a canary waiting)
+DEFAULT_LEASE_TTL = 120.0
+Observer = Callable[[str, LoopState], None]  # ("acting" | "saved", state)
+
+
+@dataclasses.dataclass(frozen=True)
+class PassResult:
+    deployment: str
+    state: LoopState
+    steps: int  # transitions taken in this pass
+    holder: str | None = None  # when another controller holds the lease
+    lease_expires: datetime | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return self.holder is not None
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Controller:
+    def __init__(
+        self,
+        workspace: Workspace,
+        config: ProjectConfig | None = None,
+        *,
+        holder: str | None = None,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        observer: Observer | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.ws = workspace
+        self.config = config or load_project_config(workspace.config.root)
+        self.holder = holder or holder_id()
+        self.lease_ttl = lease_ttl
+        self.observer = observer or (lambda kind, state: None)
+        self.clock = clock
+        self.loops = workspace.store.loops
+
+    @property
+    def policies(self) -> Mapping[str, Policy]:
+        return self.config.policies  # type: ignore[no-any-return]
+
+    # -- passes ----------------------------------------------------------------------------
+    def run_once(
+        self, deployments: Iterable[str] | None = None, *, manual: Iterable[str] = ()
+    ) -> list[PassResult]:
+        """One pass over the deployments (all with a policy by default). `manual` names the
+        deployments whose loop starts a cycle now, whatever their triggers say."""
+        names = list(deployments) if deployments is not None else sorted(self.policies)
+        forced = set(manual)
+        for name in [*names, *forced]:
+            if name not in self.policies:
+                raise LoopmlError(
+                    f"no policy for deployment {name!r} under policies: in loopml.yaml"
+                )
+        return [self.reconcile(name, manual=name in forced) for name in names]
+
+    def reconcile(self, deployment: str, *, manual: bool = False) -> PassResult:
+        lease = self.loops.acquire(deployment, self.holder, self.lease_ttl)
+        if lease.holder != self.holder:
+            return PassResult(
+                deployment, self.loops.get(deployment), 0, lease.holder, lease.expires
+            )
+        with _KeepLease(self.loops, lease, self.lease_ttl):  # released when the pass ends
+            state, steps = self.loops.get(deployment), 0
+            while steps < MAX_STEPS_PER_PASS:
+                new = self.step(self.policies[deployment], state, manual=manual and steps == 0)
+                if new is state:
+                    break
+                state, steps = new, steps + 1
+                if state.phase.settled and state.phase is not Phase.IDLE:
+                    break  # a cycle ended: the next pass looks at the triggers again
+        return PassResult(deployment, state, steps)
+
+    def release(self) -> None:
+        for name in self.policies:
+            self.loops.release(name, self.holder)
+
+    # -- one transition ----------------------------------------------------------------------
+    def step(self, policy: Policy, state: LoopState, *, manual: bool = False) -> LoopState:
+        """Take the next step of the state machine; `state` itself when there is none."""
+        self.observer("acting", state)
+        try:
+            if state.phase.settled:
+                return self._settled(policy, state, manual)
+            if state.phase is Phase.TRAINING:
+                return self._train(policy, state)
+            if state.phase is Phase.GATING:
+                return self._gate(policy, state)
+            return self._canary(policy, state)
+        except ConflictError:
+            raise
+        except Exception as exc:  # the cycle fails; the champion is untouched
+            log.exception("loop %s: %s failed", policy.deployment, state.phase.value)
+            error = f"{state.phase.value}: {type(exc).__name__}: {exc}"
+            return self._save(state, Phase.FAILED, error[:2000], error=error[:5000])
+
+    def _settled(self, policy: Policy, state: LoopState, manual: bool) -> LoopState:
+        now = self.clock()
+        found = triggers.evaluate(self.ws, policy, state, now, manual=manual)
+        if found.fired is None:
+            if found.cursors != dict(state.cursors):  # bookkeeping only, no timeline entry
+                return self._store(dataclasses.replace(state, cursors=FrozenDict(found.cursors)))
+            return state
+        fired = found.fired
+        actions.audit(self.ws, policy, "loop.trigger", {"trigger": fired.reason,
+                                                        **fired.details})  # fmt: skip
+        started = dataclasses.replace(
+            state, cycle=state.cycle + 1, trigger=fired.reason, pipeline_run_id=None,
+            candidate=None, baseline=None, decision=FrozenDict(), error=None, cycle_time=now,
+            cursors=FrozenDict(found.cursors),
+        )  # fmt: skip
+        return self._save(started, Phase.TRAINING, f"triggered by {fired.reason}",
+                          dict(fired.details))  # fmt: skip
+
+    def _train(self, policy: Policy, state: LoopState) -> LoopState:
+        result = training.run(self.ws, policy)
+        if result.status != "FINISHED":
+            error = result.error or f"the pipeline run ended {result.status}"
+            return self._save(dataclasses.replace(state, pipeline_run_id=result.id), Phase.FAILED,
+                              f"training failed: {error.splitlines()[-1][:300]}",
+                              {"pipeline_run": result.id}, error=error[-5000:])  # fmt: skip
+        version = training.candidate(self.ws, policy, result)
+        trained = dataclasses.replace(state, pipeline_run_id=result.id, candidate=version.uri)
+        details = {"pipeline_run": result.id, "metrics": dict(version.metrics)}
+        return self._save(trained, Phase.GATING, f"trained {version.uri}", details)
+
+    def _gate(self, policy: Policy, state: LoopState) -> LoopState:
+        assert state.candidate is not None
+        baseline = actions.champion(self.ws, policy)
+        if baseline == state.candidate:
+            baseline = None  # a retrain that reproduced the champion is judged on floors only
+        run = training.pipeline_run(self.ws, state.pipeline_run_id)
+        data = judging.gate_data(self.ws, policy.gate, run)
+        decision = judging.gate(self.ws, policy, state.candidate, baseline, data)
+        judged = dataclasses.replace(state, baseline=baseline, decision=FrozenDict(decision))
+        summary = _gate_summary(decision, state.candidate, baseline)
+        if not decision["passed"]:
+            actions.reject(self.ws, policy, state.candidate, decision)
+            return self._save(judged, Phase.REJECTED, f"gate rejected {summary}", decision)
+        if policy.canary is None:
+            actions.promote(self.ws, policy, state.candidate, {"gate": decision})
+            return self._save(judged, Phase.PROMOTED, f"gate passed {summary}; promoted", decision)
+        actions.start_canary(self.ws, policy, state.candidate)
+        share = f"{policy.canary.traffic:.0%}"
+        return self._save(judged, Phase.CANARY, f"gate passed {summary}; canary at {share}",
+                          decision)  # fmt: skip
+
+    def _canary(self, policy: Policy, state: LoopState) -> LoopState:
+        assert state.candidate is not None and state.phase_time is not None
+        verdict = judging.judge_canary(self.ws, policy, state.candidate, state.phase_time,
+                                       self.clock())  # fmt: skip
+        if verdict.action is None:
+            return state
+        numbers = {"canary_judgement": verdict.to_json(), "gate": dict(state.decision)}
+        judged = dataclasses.replace(state, decision=FrozenDict(numbers))
+        reasons = "; ".join(verdict.reasons)
+        if verdict.action == "promote":
+            actions.promote(self.ws, policy, state.candidate, numbers)
+            return self._save(judged, Phase.PROMOTED, f"promoted {state.candidate}: {reasons}",
+                              verdict.to_json())  # fmt: skip
+        actions.rollback(self.ws, policy, state.candidate, numbers)
+        return self._save(judged, Phase.ROLLED_BACK, f"rolled back {state.candidate}: {reasons}",
+                          verdict.to_json())  # fmt: skip
+
+    # -- saving ------------------------------------------------------------------------------
+    def _save(
+        self,
+        state: LoopState,
+        phase: Phase,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        *,
+        error: str | None = None,
+    ) -> LoopState:
+        now = self.clock()
+        new = dataclasses.replace(state, phase=phase, phase_time=now, error=error)
+        event = LoopEvent(state.deployment, new.cycle, phase, now, message,
+                          FrozenDict(_plain(details or {})))  # fmt: skip
+        return self._store(new, event)
+
+    def _store(self, state: LoopState, event: LoopEvent | None = None) -> LoopState:
+        saved = self.loops.save(state, event)
+        self.observer("saved", saved)
+        return saved
+
+
+def _gate_summary(decision: Mapping[str, Any], candidate: str, baseline: str | None) -> str:
+    metric = decision["metric"]
+    mine = decision["candidate"].get(metric)
+    text = f"{candidate} ({metric} {mine:.4g}"
+    if baseline is not None and decision.get("baseline"):
+        text += f" vs {baseline} {decision['baseline'][metric]:.4g}"
+    reasons = decision.get("reasons") or []
+    return text + ")" + (f": {'; '.join(reasons)}" if reasons else "")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: NaN and infinities as text, tuples as lists."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+class _KeepLease:
+    """Renews the lease from a thread while a long step (training) runs."""
+
+    def __init__(self, loops: Any, lease: Lease, ttl: float) -> None:
+        self.loops, self.lease, self.ttl = loops, lease, ttl
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="loopml-lease", daemon=True)
+
+    def __enter__(self) -> _KeepLease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        try:
+            self.loops.release(self.lease.deployment, self.lease.holder)
+        except Exception:  # it expires by itself
+            log.warning("could not release the lease on %s", self.lease.deployment)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self.loops.acquire(self.lease.deployment, self.lease.holder, self.ttl)
+            except Exception:  # the store hiccuped: try again next time
+                log.warning("could not renew the lease on %s", self.lease.deployment)

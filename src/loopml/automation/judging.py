@@ -1,0 +1,172 @@
+"""The two judgements of a cycle: the gate (offline, the candidate against the champion on the
+same held-out data) and the canary (online, the canary against the primary on the same window
+of live traffic: labelled metric, error rate, p99 latency)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from loopml.core.errors import InvalidArgumentError
+from loopml.core.policies import LOWER_IS_BETTER, PROMOTE, CanarySpec, GateSpec, Policy
+from loopml.core.serving import Prediction, RouteMode
+from loopml.workspace import Workspace
+
+MAX_WINDOW = 200_000
+LATENCY_NOISE_MS = 1.0
+
+
+def gate_data(ws: Workspace, gate: GateSpec, pipeline_run: Any) -> Any:
+    """The evaluation frame: a dataset version, or an output of the training pipeline run."""
+    from loopml.data import api as datasets
+
+    if gate.dataset is not None:
+        return datasets.load(gate.dataset, gate.version, workspace=ws)
+    if gate.output is not None:
+        step, _, output = gate.output.partition(".")
+        return pipeline_run.load(step, output or None)
+    raise InvalidArgumentError("the policy's gate has no data: set gate.data in loopml.yaml")
+
+
+def gate(
+    ws: Workspace, policy: Policy, candidate: str, baseline: str | None, data: Any
+) -> dict[str, Any]:
+    """The registry's comparison under the policy's rules, as plain numbers and reasons."""
+    from loopml.registry.gate import compare
+
+    spec = policy.gate
+    decision = compare(
+        candidate, baseline, data=data, label=spec.label, workspace=ws,
+        policy={"metric": spec.metric, "must_beat_by": spec.must_beat_by,
+                "min": dict(spec.min), "max": dict(spec.max)},
+    )  # fmt: skip
+    return {
+        "passed": decision.passed,
+        "metric": decision.metric,
+        "candidate": dict(decision.candidate_metrics),
+        "baseline": None if decision.baseline_metrics is None else dict(decision.baseline_metrics),
+        "delta": decision.delta,
+        "reasons": list(decision.reasons),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class RouteStats:
+    requests: int
+    labels: int
+    metric: float | None
+    error_rate: float
+    p99_ms: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class CanaryVerdict:
+    action: str | None  # promote | rollback | None (keep waiting)
+    reasons: tuple[str, ...]
+    canary: RouteStats
+    primary: RouteStats
+    timed_out: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "reasons": list(self.reasons),
+            "canary": self.canary.to_json(),
+            "primary": self.primary.to_json(),
+            "timed_out": self.timed_out,
+        }
+
+
+def judge_canary(
+    ws: Workspace, policy: Policy, candidate: str, since: datetime, now: datetime
+) -> CanaryVerdict:
+    """Compare the canary with the primary on the same window since the canary started."""
+    spec = policy.canary or CanarySpec()
+    deployment = ws.store.deployments.get(policy.deployment)
+    predictions = ws.store.predictions.query(
+        deployment=policy.deployment, since=since, limit=MAX_WINDOW, newest=True
+    )
+    model, _, version = candidate.rpartition("/")
+    canary = _stats(ws, policy, spec, predictions, RouteMode.CANARY, model, int(version), since)
+    primary_route = deployment.primary
+    primary = _stats(ws, policy, spec, predictions, RouteMode.PRIMARY, primary_route.model,
+                     primary_route.version, since)  # fmt: skip
+    waited = (now - since).total_seconds()
+    if canary.requests < spec.min_requests or canary.labels < spec.min_labels:
+        short = (f"the canary has {canary.requests}/{spec.min_requests} requests and "
+                 f"{canary.labels}/{spec.min_labels} labels")  # fmt: skip
+        if waited < spec.max_duration:
+            return CanaryVerdict(None, (short,), canary, primary)
+        reason = f"{short} after {waited:.0f}s (max_duration {spec.max_duration:.0f}s)"
+        return CanaryVerdict(spec.on_timeout, (reason,), canary, primary, timed_out=True)
+    problems = _compare(spec, canary, primary)
+    action = "rollback" if problems else PROMOTE
+    return CanaryVerdict(action, tuple(problems) or ("the canary held up",), canary, primary)
+
+
+def _stats(
+    ws: Workspace,
+    policy: Policy,
+    spec: CanarySpec,
+    predictions: Sequence[Prediction],
+    mode: RouteMode,
+    model: str,
+    version: int,
+    since: datetime,
+) -> RouteStats:
+    from loopml.monitoring.performance import performance
+
+    mine = [p for p in predictions if p.route is mode and p.model == model and p.version == version]
+    labelled = [p for p in mine if p.label is not None]
+    metric = None
+    if labelled:
+        scores = performance([p.output for p in labelled], [p.label for p in labelled])
+        metric = scores.metrics.get(spec.metric)
+    failures = ws.store.predictions.failure_count(
+        policy.deployment, model=model, version=version, since=since
+    )
+    answered = len(mine)
+    latencies = [p.latency_ms for p in mine]
+    return RouteStats(
+        requests=answered,
+        labels=len(labelled),
+        metric=None if metric is None else float(metric),
+        error_rate=failures / (answered + failures) if answered + failures else 0.0,
+        p99_ms=float(np.percentile(latencies, 99)) if latencies else None,
+    )
+
+
+def _compare(spec: CanarySpec, canary: RouteStats, primary: RouteStats) -> list[str]:
+    problems = []
+    if canary.metric is None:
+        problems.append(f"no {spec.metric} for the canary on its labels")
+    elif primary.metric is not None:
+        lower = spec.metric in LOWER_IS_BETTER
+        drop = (canary.metric - primary.metric) if lower else (primary.metric - canary.metric)
+        if drop > spec.max_metric_drop:
+            problems.append(
+                f"{spec.metric} {canary.metric:.4g} vs primary {primary.metric:.4g} "
+                f"(worse by {drop:.4g}, allowed {spec.max_metric_drop:g})"
+            )
+    increase = canary.error_rate - primary.error_rate
+    if increase > spec.max_error_rate_increase:
+        problems.append(
+            f"error rate {canary.error_rate:.2%} vs primary {primary.error_rate:.2%} "
+            f"(allowed +{spec.max_error_rate_increase:.2%})"
+        )
+    if canary.p99_ms is not None and primary.p99_ms:
+        ratio = canary.p99_ms / primary.p99_ms
+        # Below a millisecond apart, a ratio of two tiny latencies is noise, not a regression.
+        if ratio > spec.max_latency_ratio and canary.p99_ms - primary.p99_ms > LATENCY_NOISE_MS:
+            problems.append(
+                f"p99 latency {canary.p99_ms:.1f} ms vs primary {primary.p99_ms:.1f} ms "
+                f"({ratio:.1f}x, allowed {spec.max_latency_ratio:g}x)"
+            )
+    return problems

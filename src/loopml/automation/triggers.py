@@ -1,0 +1,189 @@
+"""Whether a deployment's loop should retrain now, and why (in words, with the numbers).
+
+Each trigger kind keeps its bookkeeping in the loop state's `cursors` (the last schedule slot
+seen, the last dataset version seen), so a restart neither misses nor repeats a firing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from loopml.core.errors import InvalidArgumentError, NotFoundError
+from loopml.core.loops import LoopState, Phase
+from loopml.core.monitoring import MonitorReport
+from loopml.core.policies import (
+    DRIFT,
+    LOWER_IS_BETTER,
+    MANUAL,
+    NEW_DATA,
+    PERFORMANCE,
+    SCHEDULE,
+    Policy,
+    Trigger,
+)
+from loopml.workspace import Workspace
+
+log = logging.getLogger("loopml.automation")
+
+
+@dataclasses.dataclass(frozen=True)
+class Fired:
+    trigger: Trigger
+    reason: str
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    fired: Fired | None
+    cursors: dict[str, Any]  # updated bookkeeping, saved whether or not anything fired
+
+
+def evaluate(
+    ws: Workspace, policy: Policy, state: LoopState, now: datetime, *, manual: bool = False
+) -> Evaluation:
+    """The first trigger that fires, outside the cooldown (a manual request ignores it)."""
+    cursors = dict(state.cursors)
+    if manual:
+        return Evaluation(Fired(Trigger(MANUAL), "manual request"), cursors)
+    if _cooling(policy, state, now):
+        return Evaluation(None, cursors)
+    if state.phase is Phase.FAILED and state.trigger:  # retry what failed, after the cooldown
+        retry = Fired(Trigger(MANUAL), f"retry after failure ({state.trigger})")
+        return Evaluation(retry, cursors)
+    report: list[MonitorReport | None] = []  # one monitor check serves drift and performance
+    for trigger in policy.triggers:
+        fired = _check(ws, policy, trigger, state, now, cursors, report)
+        if fired is not None:
+            return Evaluation(fired, cursors)
+    return Evaluation(None, cursors)
+
+
+def _cooling(policy: Policy, state: LoopState, now: datetime) -> bool:
+    if state.cycle_time is None:
+        return False
+    return (now - state.cycle_time).total_seconds() < policy.cooldown
+
+
+def _check(
+    ws: Workspace,
+    policy: Policy,
+    trigger: Trigger,
+    state: LoopState,
+    now: datetime,
+    cursors: dict[str, Any],
+    report: list[MonitorReport | None],
+) -> Fired | None:
+    if trigger.kind == SCHEDULE:
+        return _schedule(trigger, now, cursors)
+    if trigger.kind == NEW_DATA:
+        return _new_data(ws, trigger, cursors)
+    if trigger.kind in (DRIFT, PERFORMANCE):
+        if not report:
+            report.append(_monitor(ws, policy, state, trigger))
+        if report[0] is None:
+            return None
+        return _drift(trigger, report[0]) if trigger.kind == DRIFT else _decay(trigger, report[0])
+    return None  # manual: only on request
+
+
+def schedule_key(trigger: Trigger) -> str:
+    return f"schedule:{trigger.cron}"
+
+
+def next_run(trigger: Trigger, cursors: Mapping[str, Any], now: datetime) -> datetime:
+    from croniter import croniter
+
+    last = cursors.get(schedule_key(trigger))
+    start = datetime.fromisoformat(last) if last else now
+    return croniter(trigger.cron, start).get_next(datetime)  # type: ignore[no-any-return]
+
+
+def _schedule(trigger: Trigger, now: datetime, cursors: dict[str, Any]) -> Fired | None:
+    key = schedule_key(trigger)
+    if key not in cursors:  # first sight: start counting from now, do not fire at once
+        cursors[key] = now.isoformat()
+        return None
+    due = next_run(trigger, cursors, now)
+    if due > now:
+        return None
+    cursors[key] = now.isoformat()  # slots missed while down are folded into this one
+    return Fired(trigger, f"schedule {trigger.cron!r} was due at {due.isoformat()}")
+
+
+def _new_data(ws: Workspace, trigger: Trigger, cursors: dict[str, Any]) -> Fired | None:
+    key = f"new_data:{trigger.dataset}"
+    try:
+        latest = ws.store.datasets.get_version(trigger.dataset, "latest")  # type: ignore[arg-type]
+    except NotFoundError:
+        return None
+    seen = cursors.get(key)
+    cursors[key] = latest.version
+    if seen is None or latest.version <= seen:
+        return None
+    reason = f"new data: {trigger.dataset} v{latest.version} (was v{seen})"
+    return Fired(trigger, reason, {"dataset": trigger.dataset, "version": latest.version,
+                                   "digest": latest.digest})  # fmt: skip
+
+
+def _monitor(
+    ws: Workspace, policy: Policy, state: LoopState, trigger: Trigger
+) -> MonitorReport | None:
+    """A drift and performance check on the newest predictions of the serving version."""
+    from loopml.monitoring import api as monitoring
+
+    window = max((t.window for t in policy.triggers if t.kind in (DRIFT, PERFORMANCE)), default=500)
+    needed = min((t.min_predictions for t in policy.triggers if t.kind == DRIFT), default=1)
+    try:
+        deployment = ws.store.deployments.get(policy.deployment)
+        version = deployment.primary.version
+        since = state.cycle_time  # only what was served since the last retrain began
+        seen = ws.store.predictions.query(deployment=policy.deployment, version=version,
+                                          since=since, limit=needed, newest=True)  # fmt: skip
+        if len(seen) < needed:
+            return None
+        return monitoring.check(policy.deployment, window=window, since=since,
+                                model_version=version, workspace=ws)  # fmt: skip
+    except (NotFoundError, InvalidArgumentError) as exc:
+        log.warning("loop %s: no monitor verdict: %s", policy.deployment, exc)
+        return None
+
+
+def _drift(trigger: Trigger, report: MonitorReport) -> Fired | None:
+    details = {"report": report.id, "drift_share": round(report.drift_share, 4)}
+    if not trigger.columns:
+        if not report.dataset_drift:
+            return None
+        drifted = sorted(name for name, c in report.columns.items() if c.drifted)
+        reason = (f"dataset drift: {len(drifted)} of {len(report.columns)} columns drifted "
+                  f"({', '.join(drifted[:5])}), share {report.drift_share:.2f}")  # fmt: skip
+        return Fired(trigger, reason, {**details, "columns": drifted})
+    drifted = [c for c in trigger.columns if c in report.columns and report.columns[c].drifted]
+    if not drifted:
+        return None
+    parts = [f"{c} ({report.columns[c].test} {report.columns[c].statistic:.3g})" for c in drifted]
+    return Fired(trigger, f"drift in {', '.join(parts)}", {**details, "columns": drifted})
+
+
+def _decay(trigger: Trigger, report: MonitorReport) -> Fired | None:
+    performance = report.performance
+    if performance is None or not performance.available:
+        return None
+    value = performance.metrics.get(trigger.metric)
+    if value is None or performance.rows < min(trigger.window, 30):
+        return None
+    low = trigger.below is not None and value < trigger.below
+    high = trigger.above is not None and value > trigger.above
+    if not (low or high):
+        return None
+    bound = trigger.below if low else trigger.above
+    word = "below" if low else "above"
+    if trigger.metric in LOWER_IS_BETTER and low:
+        return None  # an error metric going down is good news
+    reason = f"{trigger.metric} {value:.4g} {word} {bound:g} on {performance.rows} labels"
+    return Fired(trigger, reason, {"metric": trigger.metric, "value": value,
+                                   "labels": performance.rows, "report": report.id})  # fmt: skip

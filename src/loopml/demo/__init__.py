@@ -1,0 +1,1 @@
+"""`loopml demo`: the whole loop, end to end, on generated data."""
