@@ -80,6 +80,19 @@ class PredictionStoreContract:
         store.predictions.add_labels([Label(f"{1:032x}", 0)])  # write-once: ignored
         assert store.predictions.query(deployment="api", labeled=True)[0].label == 1
 
+    def test_get_one_prediction_with_its_label(self, store: MetadataStore) -> None:
+        shadow = dataclasses.replace(prediction(2), id=f"{22:032x}", route=RouteMode.SHADOW,
+                                     output={"p": [0.25, 0.75]})  # fmt: skip
+        store.predictions.log([prediction(1), shadow])
+        assert store.predictions.get(f"{1:032x}") == prediction(1)
+        assert store.predictions.get(f"{22:032x}") == shadow
+        store.predictions.add_labels([Label(f"{1:032x}", "yes")])
+        labeled = store.predictions.get(f"{1:032x}")
+        assert labeled.label == "yes" and labeled.labeled_time is not None
+        assert dataclasses.replace(labeled, label=None, labeled_time=None) == prediction(1)
+        with pytest.raises(NotFoundError, match=f"prediction '{'e' * 32}' not found"):
+            store.predictions.get("e" * 32)
+
     def test_columns_are_the_query_as_columns(self, store: MetadataStore) -> None:
         shadow = dataclasses.replace(prediction(3), id=f"{99:032x}", route=RouteMode.SHADOW,
                                      output={"p": [0.25, 0.75]})  # fmt: skip
