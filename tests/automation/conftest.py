@@ -49,7 +49,9 @@ PIPELINE = textwrap.dedent(
 
         if fail:
             raise RuntimeError("the training data is unusable")
-        y = frame["y"].sample(frac=1.0, random_state=0).to_numpy() if quality == "bad" else frame["y"]
+        y = frame["y"]
+        if quality == "bad":  # labels shuffled: a model no better than chance
+            y = y.sample(frac=1.0, random_state=0).to_numpy()
         return LogisticRegression().fit(frame[["a", "b"]], y)
 
 

@@ -26,7 +26,7 @@ from loopml.automation import actions, judging, training, triggers
 from loopml.core.entities import FrozenDict
 from loopml.core.errors import ConflictError, LoopmlError
 from loopml.core.loops import Lease, LoopEvent, LoopState, Phase
-from loopml.core.policies import Policy
+from loopml.core.policies import CanarySpec, Policy
 from loopml.core.project_config import ProjectConfig, load_project_config
 from loopml.workspace import Workspace
 
@@ -192,6 +192,8 @@ class Controller:
         numbers = {"canary_judgement": verdict.to_json(), "gate": dict(state.decision)}
         judged = dataclasses.replace(state, decision=FrozenDict(numbers))
         reasons = "; ".join(verdict.reasons)
+        if not verdict.timed_out:
+            reasons += f" ({verdict.summary((policy.canary or CanarySpec()).metric)})"
         if verdict.action == "promote":
             actions.promote(self.ws, policy, state.candidate, numbers)
             return self._save(judged, Phase.PROMOTED, f"promoted {state.candidate}: {reasons}",

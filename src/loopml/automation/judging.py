@@ -74,6 +74,18 @@ class CanaryVerdict:
     primary: RouteStats
     timed_out: bool = False
 
+    def summary(self, metric: str) -> str:
+        """The numbers side by side, for the timeline."""
+        c, p = self.canary, self.primary
+
+        def number(value: float | None, pattern: str) -> str:
+            return "n/a" if value is None else format(value, pattern)
+
+        return (f"{metric} {number(c.metric, '.3f')} vs primary {number(p.metric, '.3f')} "
+                f"on {c.labels} and {p.labels} labels; errors {c.error_rate:.1%} vs "
+                f"{p.error_rate:.1%}; p99 {number(c.p99_ms, '.1f')} ms vs "
+                f"{number(p.p99_ms, '.1f')} ms")  # fmt: skip
+
     def to_json(self) -> dict[str, Any]:
         return {
             "action": self.action,

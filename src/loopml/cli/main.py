@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from loopml.cli import data, deployments, models, monitor, pipelines, runs
+from loopml.cli import data, deployments, loop, models, monitor, pipelines, runs
 
 app = typer.Typer(
     help="loopml: versioned data, tracking, pipelines, registry, serving, monitoring and "
@@ -25,6 +25,7 @@ app.add_typer(deployments.app, name="deployments")
 app.command("serve")(deployments.serve_command)
 app.command("predict")(deployments.predict_command)
 app.command("monitor")(monitor.monitor_command)
+app.add_typer(loop.app, name="loop")
 
 
 @app.command("init")
@@ -42,8 +43,9 @@ def demo(
         None, "--workspace", "-w", help="Folder for the demo workspace."
     ),
 ) -> None:
-    """Train a few models on a dataset scikit-learn ships, track them, and compare them."""
-    from loopml.cli.demo import run_demo
+    """The whole loop on generated data: train, serve, drift, retrain, gate, canary, promote,
+    reject and roll back; prints the timeline and leaves the workspace to explore."""
+    from loopml.demo.run import run_demo
 
     run_demo(workspace)
 

@@ -198,6 +198,8 @@ def _pipeline(field: Field, root: Path) -> str:
     defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
     defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
                 if isinstance(t, ast.Name)}  # fmt: skip
+    defined |= {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+                for a in n.names}  # fmt: skip
     if name not in defined:
         raise field.error(f"unknown pipeline: {path} defines no {name!r}")
     return text
