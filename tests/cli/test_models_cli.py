@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import loopml
 from loopml.workspace import Workspace
+from tests.cli.built import build_once, copy_built
 from tests.cli.test_cli import cli
 
 LABEL = "target"
@@ -85,25 +84,13 @@ def _build(workspace: Workspace, folder: Path) -> dict:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """The registry, built once for the module in its own folder, isolated as tests are."""
-    folder = tmp_path_factory.mktemp("registry")
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith("LOOPML_")]:
-            if name != "LOOPML_TEST_POSTGRES_URI":
-                patch.delenv(name)
-        patch.chdir(folder)
-        workspace = Workspace.init(folder)
-        try:
-            return folder, _build(workspace, folder)
-        finally:
-            workspace.close()
+    return build_once(tmp_path_factory, "registry", _build)
 
 
 @pytest.fixture
 def registry(built: tuple[Path, dict], tmp_path: Path) -> dict:
     """A copy of the built registry (workspace, git repository, data) in this test's folder."""
-    source, facts = built
-    shutil.copytree(source, tmp_path, dirs_exist_ok=True)
-    return facts
+    return copy_built(built, tmp_path)
 
 
 def ok(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -146,8 +146,10 @@ def _monitor(
                                           since=since, limit=needed, newest=True)  # fmt: skip
         if len(seen) < needed:
             return None
+        # Saved (the verdict is on record), but alert rules are `loopml monitor`'s business:
+        # a pass every few seconds must not page anyone each time.
         return monitoring.check(policy.deployment, window=window, since=since,
-                                model_version=version, workspace=ws)  # fmt: skip
+                                model_version=version, alerts=False, workspace=ws)  # fmt: skip
     except (NotFoundError, InvalidArgumentError) as exc:
         log.warning("loop %s: no monitor verdict: %s", policy.deployment, exc)
         return None
