@@ -72,6 +72,18 @@ class Deployment:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class DeploymentRevision:
+    """One state of a deployment's routes, kept with who changed it, how and why."""
+
+    revision: int
+    routes: tuple[Route, ...]
+    actor: str
+    action: str
+    reason: str | None
+    time: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Prediction:
     id: str
     deployment: str

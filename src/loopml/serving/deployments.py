@@ -16,9 +16,8 @@ from collections.abc import Sequence
 
 from loopml.core.errors import ConflictError, InvalidArgumentError
 from loopml.core.models import ModelVersion, VersionStatus
-from loopml.core.serving import Deployment, Route, RouteMode
+from loopml.core.serving import Deployment, DeploymentRevision, Route, RouteMode
 from loopml.registry.api import actor, resolve
-from loopml.store.base import DeploymentRevision
 from loopml.workspace import Workspace
 
 

@@ -8,7 +8,6 @@ stay small and a later record kind adds an interface instead of widening this on
 from __future__ import annotations
 
 import abc
-import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -24,7 +23,14 @@ from loopml.core.models import (
     VersionStatus,
 )
 from loopml.core.monitoring import MonitorReport
-from loopml.core.serving import Deployment, Failure, Label, Prediction, Route
+from loopml.core.serving import (
+    Deployment,
+    DeploymentRevision,
+    Failure,
+    Label,
+    Prediction,
+    Route,
+)
 
 
 class RunPage(list[Run]):
@@ -258,16 +264,6 @@ class AuditStore(abc.ABC):
         self, target: str | None = None, action: str | None = None, limit: int = 100
     ) -> list[AuditEvent]:
         """Newest first."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class DeploymentRevision:
-    revision: int
-    routes: tuple[Route, ...]
-    actor: str
-    action: str
-    reason: str | None
-    time: datetime
 
 
 class DeploymentStore(abc.ABC):

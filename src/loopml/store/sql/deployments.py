@@ -12,8 +12,8 @@ from sqlalchemy.engine import Connection, Engine
 from loopml.core.errors import ConflictError, NotFoundError
 from loopml.core.ids import ms_to_datetime, now_ms
 from loopml.core.names import validate_name
-from loopml.core.serving import Deployment, Route
-from loopml.store.base import DeploymentRevision, DeploymentStore
+from loopml.core.serving import Deployment, DeploymentRevision, Route
+from loopml.store.base import DeploymentStore
 from loopml.store.sql import schema as t
 from loopml.store.sql.audit import insert_event
 from loopml.store.sql.engine import read, write
