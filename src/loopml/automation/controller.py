@@ -34,7 +34,7 @@ log = logging.getLogger("loopml.automation")
 
 MAX_STEPS_PER_PASS = 10  # a pass ends sooner when a step has nothing to do (a canary waiting)
 DEFAULT_LEASE_TTL = 120.0
-Observer = Callable[[str, LoopState], None]  # ("acting" | "saved", state)
+Observer = Callable[[str, LoopState], None]  # ("acting" | "acted" | "saved", state)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,6 +216,7 @@ class Controller:
         new = dataclasses.replace(state, phase=phase, phase_time=now, error=error)
         event = LoopEvent(state.deployment, new.cycle, phase, now, message,
                           FrozenDict(_plain(details or {})))  # fmt: skip
+        self.observer("acted", new)  # the step acted; its state is not saved yet
         return self._store(new, event)
 
     def _store(self, state: LoopState, event: LoopEvent | None = None) -> LoopState:

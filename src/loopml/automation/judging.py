@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from loopml.core.errors import InvalidArgumentError
-from loopml.core.policies import LOWER_IS_BETTER, PROMOTE, CanarySpec, GateSpec, Policy
+from loopml.core.policies import LOWER_IS_BETTER, PROMOTE, ROLLBACK, CanarySpec, GateSpec, Policy
 from loopml.core.serving import Prediction, RouteMode
 from loopml.workspace import Workspace
 
@@ -110,6 +110,13 @@ def judge_canary(
     primary_route = deployment.primary
     primary = _stats(ws, policy, spec, predictions, RouteMode.PRIMARY, primary_route.model,
                      primary_route.version, since)  # fmt: skip
+    if deployment.canary is None or deployment.canary.uri != candidate:
+        # The verdict was carried out by a controller that died before saving it: keep what was
+        # done (judging again would compare the candidate with a primary that has moved on).
+        if primary_route.uri == candidate:
+            return CanaryVerdict(PROMOTE, ("the candidate already serves as primary",), canary,
+                                 primary)  # fmt: skip
+        return CanaryVerdict(ROLLBACK, ("the canary route is gone",), canary, primary)
     waited = (now - since).total_seconds()
     if canary.requests < spec.min_requests or canary.labels < spec.min_labels:
         short = (f"the canary has {canary.requests}/{spec.min_requests} requests and "
