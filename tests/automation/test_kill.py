@@ -112,6 +112,7 @@ def test_a_controller_killed_anywhere_resumes(world, kind: str, phase: str) -> N
     timeline = [e.phase.value for e in world.ws.store.loops.events("api")]
     assert timeline == ["training", "gating", "canary", "promoted"]
     assert world.ws.store.loops.get("api").candidate == "clf/2"
+    assert len(world.ws.store.audit.events(action="loop.promote")) == 1  # announced once
 
 
 def test_a_restart_keeps_a_promotion_that_was_not_saved(world) -> None:

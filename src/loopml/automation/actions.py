@@ -84,7 +84,8 @@ def rollback(ws: Workspace, policy: Policy, candidate: str, numbers: Mapping[str
 def reject(ws: Workspace, policy: Policy, candidate: str, decision: Mapping[str, Any]) -> None:
     """The candidate stays registered, tagged with its gate result."""
     _tag(ws, candidate, "rejected", {"loopml.gate.reasons": "; ".join(decision["reasons"])[:500]})
-    _announce(ws, policy, "loop.reject", candidate, {"gate": dict(decision)})
+    _announce(ws, policy, "loop.reject", candidate, {"gate": dict(decision),
+                                                     "cycle": decision.get("cycle")})  # fmt: skip
 
 
 def audit(ws: Workspace, policy: Policy, action: str, details: Mapping[str, Any]) -> None:
@@ -95,6 +96,8 @@ def _announce(
     ws: Workspace, policy: Policy, action: str, candidate: str, numbers: Mapping[str, Any]
 ) -> None:
     details = {"model": candidate, **numbers}
+    if _announced(ws, policy, action, details):
+        return  # a controller restarted after acting: say it once
     audit(ws, policy, action, details)
     if not policy.notify:
         return
@@ -109,6 +112,15 @@ def _announce(
         "webhook.delivery",
         {"action": action, "deliveries": [d.to_json() for d in deliveries]},
     )
+
+
+def _announced(ws: Workspace, policy: Policy, action: str, details: Mapping[str, Any]) -> bool:
+    last = ws.store.audit.events(target=f"deployment:{policy.deployment}", action=action, limit=1)
+    if not last or details.get("cycle") is None:
+        return False
+    previous = last[0].details
+    return bool(previous.get("model") == details["model"] and
+                previous.get("cycle") == details["cycle"])  # fmt: skip
 
 
 def _tag(

@@ -173,10 +173,11 @@ class Controller:
         judged = dataclasses.replace(state, baseline=baseline, decision=FrozenDict(decision))
         summary = _gate_summary(decision, state.candidate, baseline)
         if not decision["passed"]:
-            actions.reject(self.ws, policy, state.candidate, decision)
+            actions.reject(self.ws, policy, state.candidate, {**decision, "cycle": state.cycle})
             return self._save(judged, Phase.REJECTED, f"gate rejected {summary}", decision)
         if policy.canary is None:
-            actions.promote(self.ws, policy, state.candidate, {"gate": decision})
+            actions.promote(self.ws, policy, state.candidate,
+                            {"gate": decision, "cycle": state.cycle})  # fmt: skip
             return self._save(judged, Phase.PROMOTED, f"gate passed {summary}; promoted", decision)
         actions.start_canary(self.ws, policy, state.candidate)
         share = f"{policy.canary.traffic:.0%}"
@@ -189,7 +190,8 @@ class Controller:
                                        self.clock())  # fmt: skip
         if verdict.action is None:
             return state
-        numbers = {"canary_judgement": verdict.to_json(), "gate": dict(state.decision)}
+        numbers = {"canary_judgement": verdict.to_json(), "gate": dict(state.decision),
+                   "cycle": state.cycle}  # fmt: skip
         judged = dataclasses.replace(state, decision=FrozenDict(numbers))
         reasons = "; ".join(verdict.reasons)
         if not verdict.timed_out:
