@@ -42,7 +42,7 @@ class Workspace:
 
     @classmethod
     def from_config(cls, config: WorkspaceConfig) -> Workspace:
-        store = open_store(config.store_uri)
+        store = open_store(config.store_uri, config.token)
         workspace = cls(config, store)
         store.runs.fail_stale(config.heartbeat_timeout)
         return workspace

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from loopml.cli import data, deployments, loop, models, monitor, pipelines, runs
+from loopml.cli import data, deployments, loop, models, monitor, pipelines, runs, server
 
 app = typer.Typer(
     help="loopml: versioned data, tracking, pipelines, registry, serving, monitoring and "
@@ -26,6 +26,7 @@ app.command("serve")(deployments.serve_command)
 app.command("predict")(deployments.predict_command)
 app.command("monitor")(monitor.monitor_command)
 app.add_typer(loop.app, name="loop")
+app.add_typer(server.app, name="server")
 
 
 @app.command("init")

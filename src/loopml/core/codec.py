@@ -47,12 +47,12 @@ def _known() -> dict[str, type]:
 
 def encode(value: Any) -> Any:
     """JSON-ready form of `value` (records, containers and plain values, nested)."""
+    if isinstance(value, enum.Enum):  # before str and int: StrEnums are both
+        return {ENUM: type(value).__name__, "value": value.value}
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {FLOAT: repr(value)}
-    if isinstance(value, enum.Enum):
-        return {ENUM: type(value).__name__, "value": value.value}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: encode(getattr(value, f.name))
                   for f in dataclasses.fields(value) if f.init}  # fmt: skip

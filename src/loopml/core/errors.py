@@ -29,3 +29,38 @@ class WorkspaceNotFoundError(LoopmlError):
 
 class StoreUnavailableError(LoopmlError):
     """The metadata store could not be reached or stayed locked past the retry budget."""
+
+
+class AuthenticationError(LoopmlError):
+    """No credentials, or credentials that are unknown, revoked or malformed."""
+
+
+class PermissionDeniedError(LoopmlError):
+    """The credentials are valid but their role does not allow this action on this project."""
+
+
+# How errors cross the wire: an HTTP status for each, and back into the same class on the
+# client (a server's error is raised on the client as if the store were local).
+HTTP_STATUS: dict[type[LoopmlError], int] = {
+    InvalidArgumentError: 400,
+    AuthenticationError: 401,
+    PermissionDeniedError: 403,
+    NotFoundError: 404,
+    WorkspaceNotFoundError: 404,
+    ConflictError: 409,
+    IntegrityError: 422,
+    StoreUnavailableError: 503,
+    LoopmlError: 400,
+}
+
+
+def http_status(error: LoopmlError) -> int:
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]  # type: ignore[index]
+    return 400
+
+
+def error_class(name: str) -> type[LoopmlError]:
+    """The error class a server named in its answer (LoopmlError for names it does not know)."""
+    return next((cls for cls in HTTP_STATUS if cls.__name__ == name), LoopmlError)

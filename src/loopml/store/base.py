@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from loopml.core.auth import Principal, Role, TokenInfo
 from loopml.core.datasets import DatasetVersion, Schema
 from loopml.core.entities import ArtifactRef, CodeVersion, Metric, Project, Run, RunInput, RunStatus
 from loopml.core.loops import Lease, LoopEvent, LoopState
@@ -384,6 +385,34 @@ class LoopStore(abc.ABC):
         """Give the lease up if `holder` holds it."""
 
 
+class AuthStore(abc.ABC):
+    """Users, their roles per project, and API tokens (only a hash of each is kept). Served by
+    no remote API: a server reads it to authenticate; admins manage it on the server's host."""
+
+    @abc.abstractmethod
+    def create_token(
+        self, user: str, *, role: Role | None = None, project: str = "*", note: str | None = None
+    ) -> str:
+        """A new token for `user` (created if new), granting `role` on `project` if given.
+        The token text is returned once and never stored."""
+
+    @abc.abstractmethod
+    def authenticate(self, token: str) -> Principal:
+        """The user and grants behind a token; AuthenticationError if unknown or revoked."""
+
+    @abc.abstractmethod
+    def grant(self, user: str, role: Role, project: str = "*") -> None: ...
+
+    @abc.abstractmethod
+    def revoke(self, token_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def tokens(self, user: str | None = None) -> list[TokenInfo]: ...
+
+    @abc.abstractmethod
+    def has_users(self) -> bool: ...
+
+
 class MetadataStore(abc.ABC):
     """Every record interface of one backend, sharing its connection."""
 
@@ -396,6 +425,7 @@ class MetadataStore(abc.ABC):
     predictions: PredictionStore
     monitoring: MonitorStore
     loops: LoopStore
+    auth: AuthStore | None = None  # local stores only
 
     @abc.abstractmethod
     def close(self) -> None: ...

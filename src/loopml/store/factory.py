@@ -6,16 +6,17 @@ from loopml.core.errors import InvalidArgumentError
 from loopml.store.base import MetadataStore
 
 
-def open_store(uri: str) -> MetadataStore:
+def open_store(uri: str, token: str | None = None) -> MetadataStore:
     scheme = uri.split(":", 1)[0].lower()
     if scheme.startswith(("sqlite", "postgresql")):
         from loopml.store.sql.store import SqlMetadataStore
 
         return SqlMetadataStore(uri)
     if scheme in ("http", "https"):
-        raise InvalidArgumentError(
-            f"remote stores ({uri}) come with the team server; use sqlite:/// or postgresql:// now"
-        )
+        from loopml.store.remote import RemoteMetadataStore
+
+        return RemoteMetadataStore(uri, token)
     raise InvalidArgumentError(
-        f"unsupported store URI {uri!r}: use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        f"unsupported store URI {uri!r}: use sqlite:///PATH, postgresql+psycopg://USER@HOST/DB "
+        "or the http(s):// address of a loopml server"
     )

@@ -310,3 +310,30 @@ serving_failures = sa.Table(
     sa.Column("reason", sa.String(300), nullable=False),
     sa.Index("ix_serving_failures_deployment_ts", "deployment", "ts_ms"),
 )
+
+# Revision 0009: users, their roles per project, API tokens (hashes only).
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+grants = sa.Table(
+    "grants",
+    metadata,
+    sa.Column("user", sa.String(100), primary_key=True),
+    sa.Column("project", sa.String(250), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user", sa.String(100), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("revoked_ms", sa.BigInteger),
+    sa.Column("note", sa.String(300)),
+)

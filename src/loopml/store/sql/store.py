@@ -5,6 +5,7 @@ from __future__ import annotations
 from loopml.store.base import MetadataStore
 from loopml.store.sql import migrate
 from loopml.store.sql.audit import SqlAuditStore
+from loopml.store.sql.auth import SqlAuthStore
 from loopml.store.sql.datasets import SqlDatasetStore
 from loopml.store.sql.deployments import SqlDeploymentStore
 from loopml.store.sql.engine import create_engine
@@ -31,6 +32,7 @@ class SqlMetadataStore(MetadataStore):
         self.predictions = SqlPredictionStore(self.engine)
         self.monitoring = SqlMonitorStore(self.engine)
         self.loops = SqlLoopStore(self.engine)
+        self.auth = SqlAuthStore(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,1 @@
+"""The team server: the stores as a REST API, tokens and roles."""

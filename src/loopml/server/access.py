@@ -1,0 +1,79 @@
+"""Authentication (a Bearer token) and authorization (a role on the projects a call touches).
+
+A call touches the projects its arguments name (`project`, `projects`, the project of each run
+in `run_id` or `run_ids`); calls on records that belong to no project (datasets, models,
+deployments, audit, ...) or that span every project need a grant on "*". Reads need viewer,
+everything else editor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from loopml.core.auth import ALL_PROJECTS, Principal, Role
+from loopml.core.errors import AuthenticationError, PermissionDeniedError
+from loopml.store import rpc
+from loopml.workspace import Workspace
+
+
+class Access:
+    """One server's gatekeeper; remembers the project of each run it has looked up."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+        self._run_projects: dict[str, str] = {}
+
+    def authenticate(self, header: str | None) -> Principal:
+        if not header:
+            raise AuthenticationError("authentication required: send Authorization: Bearer TOKEN")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("the Authorization header must be 'Bearer TOKEN'")
+        assert self.ws.store.auth is not None, "a server runs on a local (SQL) store"
+        return self.ws.store.auth.authenticate(token.strip())
+
+    def check(
+        self, principal: Principal | None, store: str, method: str, kwargs: Mapping[str, Any]
+    ) -> None:
+        """PermissionDeniedError unless `principal` may make this call (None: auth is off)."""
+        if principal is None:
+            return
+        needed = Role.VIEWER if rpc.is_read(method) else Role.EDITOR
+        for project in self.projects_touched(store, kwargs):
+            if not principal.may(needed, project):
+                where = "every project" if project == ALL_PROJECTS else f"project {project!r}"
+                raise PermissionDeniedError(
+                    f"{principal.user} may not call {store}.{method} on {where}: it needs the "
+                    f"{needed.value} role there"
+                )
+
+    def projects_touched(self, store: str, kwargs: Mapping[str, Any]) -> set[str]:
+        if store not in ("runs", "projects"):
+            return {ALL_PROJECTS}
+        named: set[str] = set()
+        if isinstance(kwargs.get("project"), str):
+            named.add(kwargs["project"])
+        if store == "projects" and isinstance(kwargs.get("name"), str):
+            named.add(kwargs["name"])
+        if "projects" in kwargs:
+            projects = kwargs["projects"]
+            named |= {ALL_PROJECTS} if projects is None else set(_texts(projects))
+        run_ids = [kwargs["run_id"]] if "run_id" in kwargs else list(kwargs.get("run_ids") or ())
+        named |= {self._project_of(run_id) for run_id in _texts(run_ids)}
+        return named or {ALL_PROJECTS}
+
+    def _project_of(self, run_id: str) -> str:
+        found = self._run_projects.get(run_id)
+        if found is None:  # a run never moves between projects
+            found = self.ws.store.runs.get(run_id).project  # NotFoundError for an unknown run
+            if len(self._run_projects) > 100_000:
+                self._run_projects.clear()
+            self._run_projects[run_id] = found
+        return found
+
+
+def _texts(values: Any) -> Iterable[str]:
+    if isinstance(values, str):
+        return [values]
+    return [str(v) for v in values]

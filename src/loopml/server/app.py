@@ -1,0 +1,154 @@
+"""The team server: every store interface as a REST API, behind tokens and roles.
+
+Each method of each store interface is a route, `POST /api/v1/{store}/{method}`, generated
+from the interfaces themselves (`loopml.store.rpc`), so the OpenAPI document at /openapi.json
+lists them all and the remote store needs no code per method. Errors are JSON:
+`{"error": {"type": "NotFoundError", "message": "..."}}` with the matching 4xx status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loopml.core.auth import Principal
+from loopml.core.errors import InvalidArgumentError, LoopmlError, http_status
+from loopml.server.access import Access
+from loopml.server.idempotency import IdempotencyCache
+from loopml.store import rpc
+from loopml.workspace import Workspace
+
+log = logging.getLogger("loopml.server")
+HEALTH = ("/api/v1/health/live", "/api/v1/health/ready")
+MAX_BODY = 64 << 20
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSettings:
+    auth: bool = True  # off only on loopback (`loopml ui`, tests that say so)
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+
+
+def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
+    app = FastAPI(title="loopml", version="1", docs_url=None, redoc_url=None)
+    app.state.workspace = workspace
+    app.state.settings = settings
+    app.state.idempotency = IdempotencyCache()
+    app.state.access = Access(workspace)
+    _middleware(app, settings)
+    for store in rpc.STORES:
+        for method in rpc.methods(store):
+            app.add_api_route(f"{rpc.API_PREFIX}/{store}/{method}", _endpoint(store, method),
+                              methods=["POST"], name=f"{store}.{method}",
+                              tags=[store])  # fmt: skip
+
+    @app.get(HEALTH[0], tags=["health"])
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get(HEALTH[1], tags=["health"])
+    async def ready() -> dict[str, bool]:
+        return {"ready": True}
+
+    @app.exception_handler(LoopmlError)
+    async def loopml_error(request: Request, error: LoopmlError) -> JSONResponse:
+        return error_response(error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        kind = "NotFoundError" if error.status_code == 404 else "HTTPError"
+        body = {"error": {"type": kind, "message": f"{request.url.path}: {error.detail}"}}
+        return JSONResponse(body, status_code=error.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("%s failed (error id %s)", request.url.path, error_id)
+        body = {"error": {"type": "InternalError", "message": f"internal error {error_id}"}}
+        return JSONResponse(body, status_code=500)
+
+    return app
+
+
+def error_response(error: LoopmlError) -> JSONResponse:
+    body = {"error": {"type": type(error).__name__, "message": str(error)}}
+    return JSONResponse(body, status_code=http_status(error))
+
+
+def _endpoint(store: str, method: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        principal: Principal | None = request.state.principal
+        body = await _json(request)
+        kwargs = rpc.bind(store, method, rpc.decode_arguments(body.get("kwargs", {})))
+        ws: Workspace = request.app.state.workspace
+        key = request.headers.get("idempotency-key")
+        cache: IdempotencyCache = request.app.state.idempotency
+
+        def work() -> Any:
+            request.app.state.access.check(principal, store, method, kwargs)
+            target = getattr(getattr(ws.store, store), method)
+            return rpc.encode_result(target(**kwargs))
+
+        user = principal.user if principal else None
+        result = await run_in_threadpool(cache.run, (user, key) if key else None, work)
+        return JSONResponse({"result": result})
+
+    endpoint.__name__ = f"{store}_{method}"
+    endpoint.__doc__ = (getattr(rpc.STORES[store], method).__doc__ or "").strip() or None
+    return endpoint
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise InvalidArgumentError(f"the body is over {MAX_BODY >> 20} MiB")
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise InvalidArgumentError(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidArgumentError("the body must be a JSON object with 'kwargs': {name: value}")
+    return body
+
+
+def _middleware(app: FastAPI, settings: ServerSettings) -> None:
+    @app.middleware("http")
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
+        if host not in settings.allowed_hosts and "*" not in settings.allowed_hosts:
+            response: Response = error_response(
+                InvalidArgumentError(f"host {host!r} is not allowed")
+            )
+        else:
+            request.state.principal = None
+            try:
+                if settings.auth and request.url.path not in HEALTH:
+                    request.state.principal = await run_in_threadpool(
+                        request.app.state.access.authenticate,
+                        request.headers.get("authorization"),
+                    )
+                response = await call_next(request)
+            except LoopmlError as error:
+                response = error_response(error)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response

@@ -1,0 +1,119 @@
+"""The metadata store behind a loopml server: the same interface as the SQL store, so code
+runs unchanged with LOOPML_SERVER_URI=http://host:port (and LOOPML_TOKEN).
+
+Each interface gets a proxy class whose abstract methods all go through one `_call`: the
+arguments by name, encoded as tagged JSON, the answer decoded into the same records a local
+store returns, and a server error raised again as the same loopml error class.
+
+Calls are retried on connection errors, 429 and 5xx with exponential backoff and jitter,
+honouring Retry-After; every attempt of one call carries the same Idempotency-Key, so a write
+whose answer was lost is not applied twice.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from functools import cache
+from typing import Any
+
+import httpx
+
+from loopml.core.errors import LoopmlError, StoreUnavailableError, error_class
+from loopml.store import rpc
+from loopml.store.base import MetadataStore
+
+RETRIES = 6
+BASE_DELAY = 0.1
+MAX_DELAY = 5.0
+RETRY_STATUS = frozenset({429, 502, 503, 504})
+
+
+class RemoteClient:
+    """HTTP to one server, with retries; shared by the proxies of one RemoteMetadataStore."""
+
+    def __init__(self, uri: str, token: str | None, *, timeout: float = 30.0) -> None:
+        self.uri = uri.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.uri, headers=headers, timeout=timeout)
+
+    def call(self, store: str, method: str, arguments: dict[str, Any]) -> Any:
+        body = {"kwargs": rpc.encode_arguments(arguments)}
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        response = self.request("POST", f"{rpc.API_PREFIX}/{store}/{method}", json=body,
+                                headers=headers)  # fmt: skip
+        return rpc.decode_result(response.json()["result"])
+
+    def request(self, verb: str, path: str, **options: Any) -> httpx.Response:
+        delay = BASE_DELAY
+        for attempt in range(RETRIES + 1):
+            last = attempt == RETRIES
+            try:
+                response = self.http.request(verb, path, **options)
+            except httpx.TransportError as exc:
+                if last:
+                    raise StoreUnavailableError(f"loopml server {self.uri}: {exc}") from None
+                wait = delay
+            else:
+                if response.status_code < 400:
+                    return response
+                if response.status_code not in RETRY_STATUS or last:
+                    raise _error(response)
+                wait = _retry_after(response) or delay
+            time.sleep(min(MAX_DELAY, wait) * (0.5 + random.random() / 2))
+            delay = min(MAX_DELAY, delay * 2)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "")))
+    except ValueError:
+        return None
+
+
+def _error(response: httpx.Response) -> LoopmlError:
+    try:
+        detail = response.json()["error"]
+        return error_class(detail["type"])(detail["message"])
+    except (ValueError, KeyError, TypeError):
+        text = response.text[:300]
+        return LoopmlError(f"loopml server answered {response.status_code}: {text}")
+
+
+def _proxy_class(store: str, interface: type) -> type:
+    def make(method: str) -> Any:
+        def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return self._client.call(store, method, rpc.call_arguments(store, method, args,
+                                                                       kwargs))  # fmt: skip
+
+        forward.__name__ = method
+        forward.__doc__ = getattr(interface, method).__doc__
+        return forward
+
+    namespace: dict[str, Any] = {name: make(name) for name in rpc.methods(store)}
+    namespace["__init__"] = lambda self, client: setattr(self, "_client", client)
+    return type(f"Remote{interface.__name__}", (interface,), namespace)
+
+
+@cache
+def _proxies() -> dict[str, type]:
+    return {name: _proxy_class(name, interface) for name, interface in rpc.STORES.items()}
+
+
+class RemoteMetadataStore(MetadataStore):
+    def __init__(self, uri: str, token: str | None = None) -> None:
+        self.uri = uri
+        self.client = RemoteClient(uri, token)
+        for name, proxy in _proxies().items():
+            setattr(self, name, proxy(self.client))
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"RemoteMetadataStore({self.uri!r})"
