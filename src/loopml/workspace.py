@@ -37,8 +37,20 @@ class Workspace:
     def artifacts(self) -> ContentStore:
         # Opened on first use: commands that only read metadata skip importing fsspec.
         if self._artifacts is None:
-            self._artifacts = open_artifacts(self.config.artifact_uri)
+            self._artifacts = self._open_artifacts()
         return self._artifacts
+
+    def _open_artifacts(self) -> ContentStore:
+        uri = self.config.artifact_uri
+        if not uri.startswith(("http://", "https://")):
+            return open_artifacts(uri)
+        from loopml.artifacts.remote import RemoteContentStore
+        from loopml.store.remote import RemoteClient
+
+        client = getattr(self.store, "client", None)
+        if not isinstance(client, RemoteClient) or client.uri != uri.rstrip("/"):
+            client = RemoteClient(uri, self.config.token)
+        return RemoteContentStore(client)  # type: ignore[return-value]
 
     @classmethod
     def from_config(cls, config: WorkspaceConfig) -> Workspace:

@@ -49,6 +49,7 @@ def test_first_start_prints_an_admin_token_and_clients_log_through_it(tmp_path: 
             import loopml
             with loopml.start_run(project="team", name="remote") as run:
                 run.log_params({"C": 0.5})
+                run.log_artifact("weights", {"w": [1, 2, 3]})
                 for step in range(20):
                     run.log_metric("loss", 1 / (step + 1), step=step)
             print(run.id)
@@ -74,6 +75,8 @@ def test_first_start_prints_an_admin_token_and_clients_log_through_it(tmp_path: 
     run = stored.store.runs.get(run_id)
     assert run.status == "FINISHED" and run.params == {"C": "0.5"}
     assert len(stored.store.runs.metric_history(run_id, "loss")) == 20
+    ref = stored.store.runs.get_artifact(run_id, "weights")
+    assert stored.artifacts.has(ref.digest)  # the bytes went to the server's artifact store
     assert Workspace.open(client_dir).store.runs.search() == []  # nothing went to the laptop's
 
 

@@ -61,7 +61,9 @@ def resolve_config(
     store_uri = env.get("LOOPML_STORE_URI") or None
     artifact_uri = env.get("LOOPML_ARTIFACT_URI") or None
     server_uri = env.get("LOOPML_SERVER_URI") or None
-    store_uri = store_uri or server_uri  # a server replaces the workspace's own store
+    if server_uri is not None:  # a server replaces the workspace's own stores
+        store_uri = store_uri or server_uri
+        artifact_uri = artifact_uri or server_uri
     if root is not None:
         default_store, default_artifacts = default_uris(root)
         store_uri = store_uri or default_store

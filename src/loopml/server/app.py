@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loopml.core.auth import Principal
 from loopml.core.errors import InvalidArgumentError, LoopmlError, http_status
+from loopml.server import blobs
 from loopml.server.access import Access
 from loopml.server.idempotency import IdempotencyCache
 from loopml.store import rpc
@@ -53,6 +54,7 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
     app.state.idempotency = IdempotencyCache()
     app.state.access = Access(workspace)
     _middleware(app, settings)
+    blobs.add_routes(app)
     for store in rpc.STORES:
         for method in rpc.methods(store):
             app.add_api_route(f"{rpc.API_PREFIX}/{store}/{method}", _endpoint(store, method),

@@ -46,9 +46,13 @@ class RemoteClient:
         return rpc.decode_result(response.json()["result"])
 
     def request(self, verb: str, path: str, **options: Any) -> httpx.Response:
+        """With `content_factory`, a callable making the body anew for each attempt."""
+        factory = options.pop("content_factory", None)
         delay = BASE_DELAY
         for attempt in range(RETRIES + 1):
             last = attempt == RETRIES
+            if factory is not None:
+                options["content"] = factory()
             try:
                 response = self.http.request(verb, path, **options)
             except httpx.TransportError as exc:

@@ -1,0 +1,100 @@
+"""Artifact bytes through the server, streamed both ways.
+
+An upload is hashed while it streams to a temporary file and stored only if it hashes to the
+digest in its URL, so a connection cut mid-upload leaves nothing visible and a retry starts
+clean. Blobs belong to no project: reading needs viewer on "*", writing editor on "*".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.background import BackgroundTask
+
+from loopml.artifacts.hashing import new_hasher
+from loopml.core.auth import Principal, Role
+from loopml.core.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
+from loopml.workspace import Workspace
+
+PREFIX = "/api/v1/blobs"
+MAX_DIGESTS = 10_000
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def add_routes(app: FastAPI) -> None:
+    @app.post(f"{PREFIX}/missing", tags=["blobs"])
+    async def missing(request: Request) -> JSONResponse:
+        """Which of the given digests the server does not have."""
+        _allow(request, Role.VIEWER)
+        body = await request.json()
+        digests = body.get("digests") if isinstance(body, dict) else None
+        if not isinstance(digests, list) or len(digests) > MAX_DIGESTS:
+            raise InvalidArgumentError(f"send {{'digests': [...]}} with at most {MAX_DIGESTS}")
+        checked = [_digest(d) for d in digests]
+        found = await run_in_threadpool(_workspace(request).artifacts.missing, checked)
+        return JSONResponse({"missing": found})
+
+    @app.get(PREFIX + "/{digest}", tags=["blobs"])
+    async def download(digest: str, request: Request) -> Response:
+        """The blob's bytes, verified against the digest before they are sent."""
+        _allow(request, Role.VIEWER)
+        cas = _workspace(request).artifacts
+        digest = _digest(digest)
+        if not await run_in_threadpool(cas.has, digest):
+            raise NotFoundError(f"blob {digest[:16]} not found")
+        folder = _workspace(request).cache_dir / "downloads"
+        copy = folder / f"{digest}.{os.getpid()}.{id(request)}"
+        await run_in_threadpool(cas.get_file, digest, copy)  # verified before it is there
+        return FileResponse(
+            copy,
+            media_type="application/octet-stream",
+            background=BackgroundTask(copy.unlink, missing_ok=True),
+        )
+
+    @app.put(PREFIX + "/{digest}", tags=["blobs"])
+    async def upload(digest: str, request: Request) -> JSONResponse:
+        """Store the body if it hashes to `digest` (BLAKE3)."""
+        _allow(request, Role.EDITOR)
+        digest = _digest(digest)
+        cas = _workspace(request).artifacts
+        folder = _workspace(request).cache_dir / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".upload-")
+        path = Path(name)
+        try:
+            hasher = new_hasher()
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.stream():
+                    hasher.update(chunk)
+                    out.write(chunk)
+            if hasher.hexdigest() != digest:
+                raise InvalidArgumentError(f"the body does not hash to {digest[:16]}: not stored")
+            await run_in_threadpool(cas.put_file, path, digest=digest)
+        finally:
+            path.unlink(missing_ok=True)
+        return JSONResponse({"digest": digest}, status_code=201)
+
+
+def _digest(value: object) -> str:
+    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
+        raise InvalidArgumentError(f"{value!r} is not a BLAKE3 digest (64 lowercase hex digits)")
+    return value
+
+
+def _workspace(request: Request) -> Workspace:
+    return request.app.state.workspace  # type: ignore[no-any-return]
+
+
+def _allow(request: Request, needed: Role) -> None:
+    principal: Principal | None = request.state.principal
+    if principal is not None and not principal.may(needed):
+        raise PermissionDeniedError(
+            f"{principal.user} may not {'read' if needed is Role.VIEWER else 'write'} "
+            f"artifacts: it needs the {needed.value} role on every project ('*')"
+        )
