@@ -51,6 +51,18 @@ def demo(
     run_demo(workspace)
 
 
+@app.command("ui")
+def ui(
+    port: int = typer.Option(8765, "--port", "-p", help="Port on 127.0.0.1 (0: any free one)."),
+) -> None:
+    """The web UI for the current workspace on 127.0.0.1 (no authentication, so loopback
+    only); prints its address. For a team, `loopml server` serves the same UI with tokens."""
+    from loopml.server.ui.local import serve_ui
+    from loopml.workspace import Workspace
+
+    serve_ui(Workspace.current(), port=port)
+
+
 def main() -> None:
     from loopml.core.errors import LoopmlError
 

@@ -21,8 +21,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loopml.core.auth import Principal
-from loopml.core.errors import InvalidArgumentError, LoopmlError, http_status
-from loopml.server import blobs
+from loopml.core.errors import (
+    AuthenticationError,
+    InvalidArgumentError,
+    LoopmlError,
+    http_status,
+)
+from loopml.server import blobs, ui
 from loopml.server.access import Access
 from loopml.server.idempotency import IdempotencyCache
 from loopml.store import rpc
@@ -55,6 +60,7 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
     app.state.access = Access(workspace)
     _middleware(app, settings)
     blobs.add_routes(app)
+    ui.mount(app)  # the web UI: / and its pages, /login
     for store in rpc.STORES:
         for method in rpc.methods(store):
             app.add_api_route(f"{rpc.API_PREFIX}/{store}/{method}", _endpoint(store, method),
@@ -143,12 +149,15 @@ def _middleware(app: FastAPI, settings: ServerSettings) -> None:
         else:
             request.state.principal = None
             try:
-                if settings.auth and request.url.path not in HEALTH:
+                if settings.auth and request.url.path not in HEALTH + ui.PUBLIC:
                     request.state.principal = await run_in_threadpool(
                         request.app.state.access.authenticate,
-                        request.headers.get("authorization"),
+                        ui.credentials(request),  # the Bearer header, or the UI's cookie
                     )
                 response = await call_next(request)
+            except AuthenticationError as error:  # pages send browsers to /login instead
+                is_page = ui.is_page(request.url.path)
+                response = ui.to_login(request) if is_page else error_response(error)
             except LoopmlError as error:
                 response = error_response(error)
         for name, value in SECURITY_HEADERS.items():
