@@ -7,7 +7,7 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from loopml.server.ui.render import Reader, page, render
+from loopml.server.ui.render import Reader, page, render, segment
 
 router = APIRouter(include_in_schema=False)
 LIMITS = (100, 500, 2000)
@@ -33,7 +33,15 @@ def audit_page(request: Request, target: str = "", action: str = "", limit: int 
     events = Reader(request)("audit", "events", target=target or None, action=action or None,
                              limit=limit)  # fmt: skip
     return render(request, "audit.html", section="audit", events=events, target=target,
-                  action=action, limit=limit, limits=LIMITS, as_json=_json)  # fmt: skip
+                  action=action, limit=limit, limits=LIMITS, as_json=_json,
+                  target_href=target_href)  # fmt: skip
+
+
+def target_href(target: str) -> str | None:
+    """The page of an audited target such as `model:NAME` or `deployment:NAME`."""
+    kind, _, name = target.partition(":")
+    pages = {"model": "/models/", "deployment": "/deployments/", "dataset": "/datasets/"}
+    return pages[kind] + segment(name) if kind in pages and name else None
 
 
 def _json(value: object) -> str:

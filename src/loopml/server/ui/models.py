@@ -23,6 +23,7 @@ TAG_GATE = "loopml.gate"  # written by the controller (automation.actions)
 TAG_GATE_REASONS = "loopml.gate.reasons"
 RECENT_PREDICTIONS = 20_000
 MAX_BUCKETS = 60
+LATEST = 20  # predictions listed on a deployment's page
 DECISIONS = (Phase.CANARY, Phase.PROMOTED, Phase.ROLLED_BACK, Phase.REJECTED, Phase.FAILED)
 
 
@@ -95,7 +96,19 @@ def deployment_page(request: Request, name: str) -> Response:
         drift=charts.drift_chart(reports), state=read("loops", "get", deployment=name),
         decisions=[e for e in reversed(events) if e.phase in DECISIONS],
         revisions=list(reversed(read("deployments", "revisions", name=name)))[:50],
+        latest=list(reversed(recent[-LATEST:])),
     )  # fmt: skip
+
+
+@router.get("/predictions/{prediction_id}")
+@page("deployments")
+def prediction_page(request: Request, prediction_id: str) -> Response:
+    """One prediction and where it came from: deployment, model version, and on from there."""
+    read = Reader(request)
+    prediction = read("predictions", "get", prediction_id=prediction_id)
+    model = f"{prediction.model}/{prediction.version}"
+    return render(request, "prediction.html", section="deployments", prediction=prediction,
+                  lineage=lineage_tree(read.workspace, f"model:{model}"))  # fmt: skip
 
 
 @router.get("/deployments/{name}/reports/{report_id}")
