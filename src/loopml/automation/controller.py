@@ -93,15 +93,26 @@ class Controller:
         return [self.reconcile(name, manual=name in forced) for name in names]
 
     def reconcile(self, deployment: str, *, manual: bool = False) -> PassResult:
+        policy = self.policies[deployment]
+        seen = self.loops.get(deployment)
+        early = None
+        if seen.phase.settled and not manual:
+            # Most passes find nothing to do: decide that without the lease (two writes and a
+            # thread per deployment); bookkeeping saves are compare-and-set anyway.
+            early = triggers.evaluate(self.ws, policy, seen, self.clock())
+            if early.fired is None:
+                return PassResult(deployment, self._keep_cursors(seen, early.cursors), 0)
         lease = self.loops.acquire(deployment, self.holder, self.lease_ttl)
         if lease.holder != self.holder:
-            return PassResult(
-                deployment, self.loops.get(deployment), 0, lease.holder, lease.expires
-            )
+            return PassResult(deployment, seen, 0, lease.holder, lease.expires)
         with _KeepLease(self.loops, lease, self.lease_ttl):  # released when the pass ends
             state, steps = self.loops.get(deployment), 0
+            if early is not None and state.revision != seen.revision:
+                early = None  # another controller moved it meanwhile: look again
             while steps < MAX_STEPS_PER_PASS:
-                new = self.step(self.policies[deployment], state, manual=manual and steps == 0)
+                first = steps == 0
+                new = self.step(policy, state, manual=manual and first,
+                                evaluation=early if first else None)  # fmt: skip
                 if new is state:
                     break
                 state, steps = new, steps + 1
@@ -109,17 +120,33 @@ class Controller:
                     break  # a cycle ended: the next pass looks at the triggers again
         return PassResult(deployment, state, steps)
 
+    def _keep_cursors(self, state: LoopState, cursors: Mapping[str, Any]) -> LoopState:
+        if dict(cursors) == dict(state.cursors):
+            return state
+        try:
+            return self._store(dataclasses.replace(state, cursors=FrozenDict(cursors)))
+        except ConflictError:  # another controller saved first; its view is as good
+            return self.loops.get(state.deployment)
+
     def release(self) -> None:
         for name in self.policies:
             self.loops.release(name, self.holder)
 
     # -- one transition ----------------------------------------------------------------------
-    def step(self, policy: Policy, state: LoopState, *, manual: bool = False) -> LoopState:
-        """Take the next step of the state machine; `state` itself when there is none."""
+    def step(
+        self,
+        policy: Policy,
+        state: LoopState,
+        *,
+        manual: bool = False,
+        evaluation: triggers.Evaluation | None = None,
+    ) -> LoopState:
+        """Take the next step of the state machine; `state` itself when there is none.
+        `evaluation`: the triggers, already evaluated against this very state."""
         self.observer("acting", state)
         try:
             if state.phase.settled:
-                return self._settled(policy, state, manual)
+                return self._settled(policy, state, manual, evaluation)
             if state.phase is Phase.TRAINING:
                 return self._train(policy, state)
             if state.phase is Phase.GATING:
@@ -132,13 +159,17 @@ class Controller:
             error = f"{state.phase.value}: {type(exc).__name__}: {exc}"
             return self._save(state, Phase.FAILED, error[:2000], error=error[:5000])
 
-    def _settled(self, policy: Policy, state: LoopState, manual: bool) -> LoopState:
+    def _settled(
+        self,
+        policy: Policy,
+        state: LoopState,
+        manual: bool,
+        evaluation: triggers.Evaluation | None,
+    ) -> LoopState:
         now = self.clock()
-        found = triggers.evaluate(self.ws, policy, state, now, manual=manual)
-        if found.fired is None:
-            if found.cursors != dict(state.cursors):  # bookkeeping only, no timeline entry
-                return self._store(dataclasses.replace(state, cursors=FrozenDict(found.cursors)))
-            return state
+        found = evaluation or triggers.evaluate(self.ws, policy, state, now, manual=manual)
+        if found.fired is None:  # bookkeeping only, no timeline entry
+            return self._keep_cursors(state, found.cursors)
         fired = found.fired
         actions.audit(self.ws, policy, "loop.trigger", {"trigger": fired.reason,
                                                         **fired.details})  # fmt: skip
