@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+import pytest
 
 from loopml.core.auth import Role
 from tests.server.ui.conftest import Demo, Visitor
@@ -71,6 +72,29 @@ def test_the_api_still_answers_401_json(demo: Demo) -> None:
     answer = httpx.post(f"{demo.server.url}/api/v1/projects/list", json={})
     assert answer.status_code == 401
     assert answer.json()["error"]["type"] == "AuthenticationError"
-    with_cookie = httpx.post(f"{demo.server.url}/api/v1/projects/list", json={},
-                             cookies={"loopml_session": demo.token})  # fmt: skip
-    assert with_cookie.status_code == 200
+
+
+def test_the_cookie_opens_downloads_but_no_api_call(demo: Demo) -> None:
+    """Another port of the same host is the same site to a browser: a page there could send
+    the cookie with a text/plain POST, so API calls need the Bearer header."""
+    cookies = {"loopml_session": demo.token}
+    for body in ({"json": {}}, {"content": "{}", "headers": {"Content-Type": "text/plain"}}):
+        answer = httpx.post(f"{demo.server.url}/api/v1/runs/create", cookies=cookies,
+                            **body)  # fmt: skip
+        assert answer.status_code == 401, body
+    bearer = {"Authorization": f"Bearer {demo.token}"}
+    assert httpx.post(f"{demo.server.url}/api/v1/projects/list", json={},
+                      headers=bearer).status_code == 200  # fmt: skip
+    store = demo.workspace.store.runs
+    pipeline = store.search(filter="tags.loopml.kind = 'pipeline'", limit=1)[0]
+    digest = store.artifacts(pipeline.id)[0].digest
+    blob = httpx.get(f"{demo.server.url}/api/v1/blobs/{digest}", cookies=cookies)
+    assert blob.status_code == 200 and blob.content
+
+
+@pytest.mark.parametrize(
+    "headers", [{"Origin": "http://127.0.0.1:1"}, {"Sec-Fetch-Site": "same-site", "Origin": "null"}]
+)
+def test_a_login_form_posted_from_another_origin_is_refused(demo: Demo, headers) -> None:
+    answer = httpx.post(f"{demo.server.url}/login", data={"token": demo.token}, headers=headers)
+    assert answer.status_code == 403 and "set-cookie" not in answer.headers

@@ -26,12 +26,31 @@ router = APIRouter(include_in_schema=False)
 
 
 def credentials(request: Request) -> str | None:
-    """The Authorization header, or else the session cookie as a Bearer credential."""
+    """The Authorization header, or else the session cookie as a Bearer credential.
+
+    The cookie opens pages and GETs (such as artifact downloads) but never an API call that
+    can write: SameSite keeps other sites out, yet another port of the same host is the same
+    "site" to a browser, and the API reads a text/plain body as JSON, so a page there could
+    otherwise send the cookie along with a write."""
     header = request.headers.get("authorization")
     if header:
         return header
     token = request.cookies.get(COOKIE)
-    return f"Bearer {token}" if token else None
+    if not token or (request.method not in ("GET", "HEAD") and not is_page(request.url.path)):
+        return None
+    return f"Bearer {token}"
+
+
+def same_origin(request: Request) -> bool:
+    """False when a browser says the form was sent from another origin. (With the server's
+    no-referrer policy a browser sends `Origin: null` even from our own page, so the fetch
+    metadata header decides when it is there.)"""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.headers.get('host')}"
+    return origin in (None, "null", own)
 
 
 def is_page(path: str) -> bool:
@@ -65,6 +84,9 @@ def login_form(request: Request, next: str | None = None) -> Response:
 async def login(request: Request) -> Response:
     form = await _form(request)
     token, target = form.get("token", ""), _safe_next(form.get("next"))
+    if not same_origin(request):
+        return render(request, "login.html", status=403, section="login", next=target,
+                      error="Log in from this site's own login page.")  # fmt: skip
     if not request.app.state.settings.auth:
         return RedirectResponse(target, status_code=303)
     try:
