@@ -90,11 +90,16 @@ class Controller:
                 raise LoopmlError(
                     f"no policy for deployment {name!r} under policies: in loopml.yaml"
                 )
-        return [self.reconcile(name, manual=name in forced) for name in names]
+        known = {state.deployment: state for state in self.loops.list()}  # one read per pass
+        return [self.reconcile(name, manual=name in forced, seen=known.get(name) or LoopState(name))
+                for name in names]  # fmt: skip
 
-    def reconcile(self, deployment: str, *, manual: bool = False) -> PassResult:
+    def reconcile(
+        self, deployment: str, *, manual: bool = False, seen: LoopState | None = None
+    ) -> PassResult:
+        """One pass for one deployment; `seen`: its state as just read, if the caller has it."""
         policy = self.policies[deployment]
-        seen = self.loops.get(deployment)
+        seen = seen or self.loops.get(deployment)
         early = None
         if seen.phase.settled and not manual:
             # Most passes find nothing to do: decide that without the lease (two writes and a
