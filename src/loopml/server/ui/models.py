@@ -21,7 +21,7 @@ from loopml.server.ui.render import Reader, page, render
 router = APIRouter(include_in_schema=False)
 TAG_GATE = "loopml.gate"  # written by the controller (automation.actions)
 TAG_GATE_REASONS = "loopml.gate.reasons"
-RECENT_PREDICTIONS = 20_000
+RECENT_PREDICTIONS = 5_000  # the newest, for the request-rate and latency charts
 MAX_BUCKETS = 60
 LATEST = 20  # predictions listed on a deployment's page
 DECISIONS = (Phase.CANARY, Phase.PROMOTED, Phase.ROLLED_BACK, Phase.REJECTED, Phase.FAILED)

@@ -96,7 +96,6 @@ def page(section: str) -> Callable[[Callable[..., Response]], Callable[..., Resp
         @functools.wraps(handler)
         def wrapped(*args: Any, **kwargs: Any) -> Response:
             request: Request = kwargs["request"]
-            request.state.section = section
             try:
                 return handler(*args, **kwargs)
             except LoopmlError as error:
