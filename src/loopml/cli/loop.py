@@ -18,7 +18,6 @@ app = typer.Typer(help="The continuous-training controller (policies: in loopml.
                   no_args_is_help=True)  # fmt: skip
 
 
-
 def _controller(**options: Any) -> Any:
     from loopml.automation.controller import Controller
     from loopml.workspace import Workspace
