@@ -19,11 +19,13 @@ from tests.ports import free_ports
 
 
 class RunningServer:
-    def __init__(self, workspace: Workspace, settings: ServerSettings) -> None:
+    def __init__(
+        self, workspace: Workspace, settings: ServerSettings, port: int | None = None
+    ) -> None:
         import uvicorn
 
         self.app = create_app(workspace, settings)
-        self.port = free_ports(1)[0]
+        self.port = port or free_ports(1)[0]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)

@@ -12,9 +12,12 @@ whose answer was lost is not applied twice.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -37,10 +40,32 @@ class RemoteClient:
         self.uri = uri.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=self.uri, headers=headers, timeout=timeout)
+        self._keys: dict[int, list[Any]] = {}  # thread -> [prefix, count] inside `keyed`
+
+    @contextlib.contextmanager
+    def keyed(self, prefix: str) -> Iterator[None]:
+        """Calls in this block (on this thread) carry idempotency keys `prefix:1`, `prefix:2`,
+        ...: the same calls made again with the same prefix are applied once."""
+        previous = self._keys.get(threading.get_ident())
+        self._keys[threading.get_ident()] = [prefix, 0]
+        try:
+            yield
+        finally:
+            if previous is None:
+                self._keys.pop(threading.get_ident(), None)
+            else:
+                self._keys[threading.get_ident()] = previous
+
+    def _next_key(self) -> str:
+        slot = self._keys.get(threading.get_ident())
+        if slot is None:
+            return uuid.uuid4().hex
+        slot[1] += 1
+        return f"{slot[0]}:{slot[1]}"
 
     def call(self, store: str, method: str, arguments: dict[str, Any]) -> Any:
         body = {"kwargs": rpc.encode_arguments(arguments)}
-        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        headers = {"Idempotency-Key": self._next_key()}
         response = self.request("POST", f"{rpc.API_PREFIX}/{store}/{method}", json=body,
                                 headers=headers)  # fmt: skip
         return rpc.decode_result(response.json()["result"])

@@ -13,6 +13,7 @@ from loopml.core import context
 from loopml.core.entities import Metric, Run
 from loopml.core.names import validate_key, validate_project_name
 from loopml.store.base import RunPage
+from loopml.tracking import spool
 from loopml.tracking.capture import capture_code, capture_environment
 from loopml.tracking.run import ActiveRun
 from loopml.workspace import Workspace
@@ -47,6 +48,7 @@ def start_run(
     project = validate_project_name(project or os.environ.get("LOOPML_PROJECT") or DEFAULT_PROJECT)
     clean_tags = {validate_key(k, "tag key"): str(v) for k, v in (tags or {}).items()}
     ws = _workspace(workspace, create=True)
+    spool.replay(ws)  # endings of earlier runs that could not reach the store
     code, env = capture_code(), capture_environment()
     env_digest = ws.artifacts.put_bytes(env.packages)
     parent = parent if parent is not None else context.current_run()

@@ -57,6 +57,11 @@ class MetricBuffer:
                 self._points.extendleft(reversed(batch))
                 raise
 
+    def drain(self) -> list[Metric]:
+        """Take every buffered point out (what could not be written, at the end)."""
+        with self._flush_lock:
+            return [self._points.popleft() for _ in range(len(self._points))]
+
     def close(self) -> None:
         """Stop the thread, then flush what is left (raising if that last write fails)."""
         self._stop.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import sys
 import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -13,13 +14,13 @@ from loopml.artifacts import objects
 from loopml.core import context
 from loopml.core.datasets import DatasetVersion
 from loopml.core.entities import ArtifactRef, Metric, Run, RunInput, RunStatus
-from loopml.core.errors import InvalidArgumentError
+from loopml.core.errors import InvalidArgumentError, StoreUnavailableError
 from loopml.core.names import (
     MAX_PARAM_VALUE_LENGTH,
     validate_artifact_name,
     validate_key,
 )
-from loopml.tracking import signals
+from loopml.tracking import signals, spool
 from loopml.tracking.buffer import MetricBuffer
 from loopml.workspace import Workspace
 
@@ -154,9 +155,19 @@ class ActiveRun:
         self._ended = True
         signals.unwatch(self)
         try:
-            self._buffer.close()
+            try:
+                self._buffer.close()
+            finally:  # the status is recorded even when the last metrics fail to write
+                self.workspace.store.runs.set_status(self.id, RunStatus(status), error)
+        except StoreUnavailableError as exc:
+            path = spool.keep(self.workspace, self.id, self._buffer.drain(), RunStatus(status),
+                              error)  # fmt: skip
+            print(
+                f"loopml: the store is unreachable ({exc}); run {self.id}'s last metrics and "
+                f"its end are kept in {path} and sent by the next start_run",
+                file=sys.stderr,
+            )
         finally:
-            self.workspace.store.runs.set_status(self.id, RunStatus(status), error)
             context.pop_run(self)
 
     def _check_open(self) -> None:
