@@ -36,8 +36,11 @@ RETRY_STATUS = frozenset({429, 502, 503, 504})
 class RemoteClient:
     """HTTP to one server, with retries; shared by the proxies of one RemoteMetadataStore."""
 
-    def __init__(self, uri: str, token: str | None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, uri: str, token: str | None, *, timeout: float = 30.0, retries: int = RETRIES
+    ) -> None:
         self.uri = uri.rstrip("/")
+        self.retries = retries
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=self.uri, headers=headers, timeout=timeout)
         self._keys: dict[int, list[Any]] = {}  # thread -> [prefix, count] inside `keyed`
@@ -74,8 +77,8 @@ class RemoteClient:
         """With `content_factory`, a callable making the body anew for each attempt."""
         factory = options.pop("content_factory", None)
         delay = BASE_DELAY
-        for attempt in range(RETRIES + 1):
-            last = attempt == RETRIES
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
             if factory is not None:
                 options["content"] = factory()
             try:
