@@ -75,9 +75,25 @@ def encode(value: Any) -> Any:
 
 
 def decode(value: Any) -> Any:
-    """The value `encode` was given (dicts come back as FrozenDicts)."""
+    """The value `encode` was given (dicts come back as FrozenDicts).
+
+    Text from elsewhere that is not what `encode` writes (a tag with a value of the wrong kind,
+    a time that does not parse, a record missing a field) is an InvalidArgumentError."""
+    try:
+        return _decode(value)
+    except InvalidArgumentError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        raise InvalidArgumentError(f"malformed value: {type(exc).__name__}: {exc}") from None
+    except RecursionError:
+        raise InvalidArgumentError("the value is nested too deeply") from None
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str):
+        return _unicode(value)
     if isinstance(value, list):
-        return [decode(v) for v in value]
+        return [_decode(v) for v in value]
     if not isinstance(value, dict):
         return value
     if TYPE in value:
@@ -85,16 +101,36 @@ def decode(value: Any) -> Any:
     if ENUM in value:
         return _class(value[ENUM])(value["value"])
     if TIME in value:
-        return datetime.fromisoformat(value[TIME])
+        return datetime.fromisoformat(_text(value[TIME], TIME))
     if TUPLE in value:
-        return tuple(decode(v) for v in value[TUPLE])
+        return tuple(_decode(v) for v in _list(value[TUPLE], TUPLE))
     if BYTES in value:
-        return base64.b64decode(value[BYTES])
+        return base64.b64decode(_text(value[BYTES], BYTES), validate=True)
     if FLOAT in value:
-        return float(value[FLOAT])
+        return float(_text(value[FLOAT], FLOAT))
     if MAP in value:
-        return FrozenDict({_hashable(decode(k)): decode(v) for k, v in value[MAP]})
-    return FrozenDict({k: decode(v) for k, v in value.items()})
+        pairs = _list(value[MAP], MAP)
+        if not all(isinstance(pair, list) and len(pair) == 2 for pair in pairs):
+            raise InvalidArgumentError(f"{MAP} takes a list of [key, value] pairs")
+        return FrozenDict({_hashable(_decode(k)): _decode(v) for k, v in pairs})
+    return FrozenDict({_unicode(k): _decode(v) for k, v in value.items()})
+
+
+def _unicode(text: str) -> str:
+    """`text`, unless it holds a lone surrogate: "\\ud800" is valid JSON, but no UTF-8 text
+    (and so no database) can hold it."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgumentError(
+                f"{_short(text)} holds a lone UTF-16 surrogate, which is not text"
+            ) from None
+    return text
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
 
 
 def _record(value: dict[str, Any]) -> Any:
@@ -105,7 +141,7 @@ def _record(value: dict[str, Any]) -> Any:
     unknown = set(value) - names - {TYPE}
     if unknown:
         raise InvalidArgumentError(f"{value[TYPE]} has no fields {', '.join(sorted(unknown))}")
-    return cls(**{k: decode(v) for k, v in value.items() if k != TYPE})
+    return cls(**{k: _decode(v) for k, v in value.items() if k != TYPE})
 
 
 def _class(name: Any) -> type:
@@ -116,4 +152,16 @@ def _class(name: Any) -> type:
 
 
 def _hashable(key: Any) -> Any:
-    return tuple(key) if isinstance(key, list) else key
+    return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
+
+
+def _text(value: Any, tag: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{tag} takes a string, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, tag: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidArgumentError(f"{tag} takes a list, got {type(value).__name__}")
+    return value

@@ -40,7 +40,7 @@ class Access:
         if principal is None:
             return
         needed = Role.VIEWER if rpc.is_read(method) else Role.EDITOR
-        for project in self.projects_touched(store, kwargs):
+        for project in self.projects_touched(store, kwargs, method):
             if not principal.may(needed, project):
                 where = "every project" if project == ALL_PROJECTS else f"project {project!r}"
                 raise PermissionDeniedError(
@@ -48,7 +48,7 @@ class Access:
                     f"{needed.value} role there"
                 )
 
-    def projects_touched(self, store: str, kwargs: Mapping[str, Any]) -> set[str]:
+    def projects_touched(self, store: str, kwargs: Mapping[str, Any], method: str = "") -> set[str]:
         if store not in ("runs", "projects"):
             return {ALL_PROJECTS}
         named: set[str] = set()
@@ -59,7 +59,9 @@ class Access:
         if "projects" in kwargs:
             projects = kwargs["projects"]
             named |= {ALL_PROJECTS} if projects is None else set(_texts(projects))
-        run_ids = [kwargs["run_id"]] if "run_id" in kwargs else list(kwargs.get("run_ids") or ())
+        creates = store == "runs" and method == "create"  # its run_id names the run to be
+        run_ids = [kwargs["run_id"]] if "run_id" in kwargs and not creates else []
+        run_ids += list(kwargs.get("run_ids") or ())
         named |= {self._project_of(run_id) for run_id in _texts(run_ids)}
         return named or {ALL_PROJECTS}
 

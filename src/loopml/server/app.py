@@ -15,14 +15,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loopml.core.auth import Principal
 from loopml.core.errors import (
     AuthenticationError,
+    ConflictError,
     InvalidArgumentError,
     LoopmlError,
     http_status,
@@ -63,9 +66,10 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
     ui.mount(app)  # the web UI: / and its pages, /login
     for store in rpc.STORES:
         for method in rpc.methods(store):
+            body = {"content": {"application/json": {"schema": rpc.request_schema(store, method)}}}
             app.add_api_route(f"{rpc.API_PREFIX}/{store}/{method}", _endpoint(store, method),
-                              methods=["POST"], name=f"{store}.{method}",
-                              tags=[store])  # fmt: skip
+                              methods=["POST"], name=f"{store}.{method}", tags=[store],
+                              openapi_extra={"requestBody": body})  # fmt: skip
 
     @app.get(HEALTH[0], tags=["health"])
     async def live() -> dict[str, bool]:
@@ -84,6 +88,14 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
         kind = "NotFoundError" if error.status_code == 404 else "HTTPError"
         body = {"error": {"type": kind, "message": f"{request.url.path}: {error.detail}"}}
         return JSONResponse(body, status_code=error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+            for e in error.errors()
+        )
+        return error_response(InvalidArgumentError(f"{request.url.path}: {problems}"))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -112,7 +124,7 @@ def _endpoint(store: str, method: str) -> Callable[[Request], Awaitable[Response
         def work() -> Any:
             request.app.state.access.check(principal, store, method, kwargs)
             target = getattr(getattr(ws.store, store), method)
-            return rpc.encode_result(target(**kwargs))
+            return rpc.encode_result(_call(store, method, target, kwargs))
 
         user = principal.user if principal else None
         result = await run_in_threadpool(cache.run, (user, key) if key else None, work)
@@ -123,6 +135,21 @@ def _endpoint(store: str, method: str) -> Callable[[Request], Awaitable[Response
     return endpoint
 
 
+def _call(store: str, method: str, target: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """The store call, with the two database refusals that a request's values cause (and the
+    store did not name) answered as the caller's mistake instead of the server's: a number
+    too large for its column (400), a row that clashes with a stored one (409)."""
+    try:
+        return target(**kwargs)
+    except OverflowError as exc:
+        raise InvalidArgumentError(f"{store}.{method}: a number is out of range ({exc})") from None
+    except sa.exc.IntegrityError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise ConflictError(
+            f"{store}.{method}: it clashes with what is stored ({reason})"
+        ) from None
+
+
 async def _json(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > MAX_BODY:
@@ -131,6 +158,8 @@ async def _json(request: Request) -> dict[str, Any]:
         body = json.loads(raw) if raw else {}
     except ValueError as exc:
         raise InvalidArgumentError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidArgumentError("the body is nested too deeply") from None
     if not isinstance(body, dict):
         raise InvalidArgumentError("the body must be a JSON object with 'kwargs': {name: value}")
     return body

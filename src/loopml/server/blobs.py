@@ -7,12 +7,15 @@ clean. Blobs belong to no project: reading needs viewer on "*", writing editor o
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import FastAPI, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
@@ -25,6 +28,8 @@ from loopml.workspace import Workspace
 PREFIX = "/api/v1/blobs"
 MAX_DIGESTS = 10_000
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+# Described in the OpenAPI document; a path that does not match is a 400 before the handler.
+Digest = Annotated[str, PathParam(pattern=f"^{_DIGEST.pattern}$", description="BLAKE3, hex")]
 
 
 def add_routes(app: FastAPI) -> None:
@@ -32,7 +37,7 @@ def add_routes(app: FastAPI) -> None:
     async def missing(request: Request) -> JSONResponse:
         """Which of the given digests the server does not have."""
         _allow(request, Role.VIEWER)
-        body = await request.json()
+        body = _parse(await request.body())
         digests = body.get("digests") if isinstance(body, dict) else None
         if not isinstance(digests, list) or len(digests) > MAX_DIGESTS:
             raise InvalidArgumentError(f"send {{'digests': [...]}} with at most {MAX_DIGESTS}")
@@ -41,7 +46,7 @@ def add_routes(app: FastAPI) -> None:
         return JSONResponse({"missing": found})
 
     @app.get(PREFIX + "/{digest}", tags=["blobs"])
-    async def download(digest: str, request: Request) -> Response:
+    async def download(digest: Digest, request: Request) -> Response:
         """The blob's bytes, verified against the digest before they are sent."""
         _allow(request, Role.VIEWER)
         cas = _workspace(request).artifacts
@@ -58,7 +63,7 @@ def add_routes(app: FastAPI) -> None:
         )
 
     @app.put(PREFIX + "/{digest}", tags=["blobs"])
-    async def upload(digest: str, request: Request) -> JSONResponse:
+    async def upload(digest: Digest, request: Request) -> JSONResponse:
         """Store the body if it hashes to `digest` (BLAKE3)."""
         _allow(request, Role.EDITOR)
         digest = _digest(digest)
@@ -79,6 +84,15 @@ def add_routes(app: FastAPI) -> None:
         finally:
             path.unlink(missing_ok=True)
         return JSONResponse({"digest": digest}, status_code=201)
+
+
+def _parse(raw: bytes) -> object:
+    if len(raw) > MAX_DIGESTS * 80:  # room for every digest, quoted and separated
+        raise InvalidArgumentError(f"the body is too large for {MAX_DIGESTS} digests")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidArgumentError("the body is not valid JSON: send {'digests': [...]}") from None
 
 
 def _digest(value: object) -> str:

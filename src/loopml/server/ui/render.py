@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from loopml.core.auth import ALL_PROJECTS, Principal, Role
 from loopml.core.errors import LoopmlError, http_status
+from loopml.store import rpc
 from loopml.workspace import Workspace
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -41,6 +42,7 @@ class Reader:
         self._access = request.app.state.access
 
     def __call__(self, store: str, method: str, **kwargs: Any) -> Any:
+        kwargs = rpc.bind(store, method, kwargs)  # a page's URL values get the API's checks
         self._access.check(self.principal, store, method, kwargs)
         return getattr(getattr(self.workspace.store, store), method)(**kwargs)
 
