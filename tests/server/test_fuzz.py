@@ -299,12 +299,6 @@ def test_the_openapi_document_describes_each_store_call(api) -> None:
     assert set(metric["required"]) == {"$type", "key", "value", "step", "timestamp"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/monitoring.py: MonitorReport.columns is annotated as a bare FrozenDict, so a "
-    "report whose columns are not ColumnDrift records is stored, and then every get and list "
-    "of its target answers 500; annotate it FrozenDict[str, ColumnDrift]",
-)
 def test_a_monitor_report_that_cannot_be_read_back_is_refused(api) -> None:
     _, client = api
     report = {"$type": "MonitorReport", "id": "r1", "target": "deployment:d",

@@ -191,12 +191,6 @@ def test_opaque_names_are_kept_verbatim_and_never_used_as_paths(sandbox: Sandbox
     assert page.status_code == 200 and "target" in page.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/sql/runs.py: log_artifact does not check the artifact name, so through the "
-    "API (which skips loopml.tracking) '../../etc/passwd' is kept as a name, where the local "
-    "API refuses it (validate_artifact_name belongs in the store's log_artifact)",
-)
 def test_artifact_names_are_refused_through_the_api_as_they_are_locally(sandbox, seeded) -> None:
     ref = ArtifactRef("../../etc/passwd", seeded["digest"], "bytes", 7, datetime.now(UTC))
     assert_refused(sandbox.call("runs/log_artifact", run_id=seeded["run_id"], artifact=ref))

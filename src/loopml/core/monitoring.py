@@ -51,7 +51,7 @@ class MonitorReport:
     dataset_drift: bool
     drift_share: float
     drift_threshold: float
-    columns: FrozenDict  # name -> ColumnDrift
+    columns: FrozenDict[str, ColumnDrift]
     prediction_drift: ColumnDrift | None = None
     quality: tuple[QualityFinding, ...] = ()
     performance: Performance = dataclasses.field(default_factory=lambda: Performance(False))

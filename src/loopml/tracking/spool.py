@@ -36,7 +36,7 @@ def keep(
     """Write what could not be sent; returns the file."""
     target = folder(ws)
     target.mkdir(parents=True, exist_ok=True)
-    name = f"{run_id}-{uuid.uuid4().hex[:12]}.json"
+    name = f"{uuid.uuid4().hex}.json"  # never the run id: ids come from a server
     document = {"run_id": run_id, "points": encode(list(points)), "status": encode(status),
                 "error": error}  # fmt: skip
     partial = target / f".{name}.partial"

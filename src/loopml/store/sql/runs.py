@@ -26,6 +26,7 @@ from loopml.core.entities import (
 )
 from loopml.core.errors import ConflictError, NotFoundError
 from loopml.core.ids import ms_to_datetime, new_id, now_ms
+from loopml.core.names import validate_artifact_name
 from loopml.store import filters
 from loopml.store.base import RunPage, RunStore
 from loopml.store.sql import schema as t
@@ -261,6 +262,8 @@ class SqlRunStore(RunStore):
 
     # -- artifacts and inputs ---------------------------------------------------------------
     def log_artifact(self, run_id: str, artifact: ArtifactRef) -> None:
+        validate_artifact_name(artifact.name)  # as tracking does: a server's clients skip it
+
         def work(conn: Connection) -> None:
             pk = self._pk(conn, run_id)
             conn.execute(
