@@ -253,7 +253,7 @@ class Controller:
         now = self.clock()
         new = dataclasses.replace(state, phase=phase, phase_time=now, error=error)
         event = LoopEvent(state.deployment, new.cycle, phase, now, message,
-                          FrozenDict(_plain(details or {})))  # fmt: skip
+                          FrozenDict(details or {}))  # fmt: skip
         self.observer("acted", new)  # the step acted; its state is not saved yet
         return self._store(new, event)
 
@@ -271,17 +271,6 @@ def _gate_summary(decision: Mapping[str, Any], candidate: str, baseline: str | N
         text += f" vs {baseline} {decision['baseline'][metric]:.4g}"
     reasons = decision.get("reasons") or []
     return text + ")" + (f": {'; '.join(reasons)}" if reasons else "")
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: NaN and infinities as text, tuples as lists."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 class _KeepLease:

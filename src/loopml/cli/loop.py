@@ -10,8 +10,10 @@ import time
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from loopml.automation.timeline import styled_phase, timeline_table
 from loopml.cli.output import console, print_json
 
 app = typer.Typer(help="The continuous-training controller (policies: in loopml.yaml).",
@@ -88,9 +90,9 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
             row["deployment"],
             styled_phase(row["phase"]),
             str(row["cycle"]),
-            _escape(row["trigger"] or "-"),
+            escape(row["trigger"] or "-"),
             row["candidate"] or "-",
-            _escape(last["message"]) if last else "-",
+            escape(last["message"]) if last else "-",
             _next(row),
         )  # fmt: skip
     console().print(table)
@@ -113,8 +115,6 @@ def history(
 
 
 def print_timeline(events: Any) -> None:
-    from loopml.automation.timeline import timeline_table
-
     console().print(timeline_table(events))
 
 
@@ -129,14 +129,8 @@ def _print_results(results: Any, as_json: bool, *, quiet: bool = False) -> None:
                             f"{result.lease_expires:%H:%M:%S} UTC; not acting")  # fmt: skip
         elif result.steps or not quiet:
             console().print(f"{result.deployment}: {styled_phase(state.phase.value)} after "
-                            f"{result.steps} step(s)" + (f" ({_escape(state.error)})"
+                            f"{result.steps} step(s)" + (f" ({escape(state.error)})"
                                                           if state.error else ""))  # fmt: skip
-
-
-def styled_phase(phase: str) -> str:
-    from loopml.automation.timeline import styled_phase as styled
-
-    return styled(phase)
 
 
 def _next(row: dict[str, Any]) -> str:
@@ -155,9 +149,3 @@ def _result_json(result: Any) -> dict[str, Any]:
         "lease_expires": result.lease_expires.isoformat() if result.lease_expires else None,
         "state": result.state.to_json(),
     }
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

@@ -8,13 +8,8 @@ import sys
 from loopml.core.auth import Role
 from loopml.core.errors import InvalidArgumentError
 from loopml.server.app import ServerSettings, create_app
+from loopml.serving.server import is_loopback
 from loopml.workspace import Workspace
-
-
-def is_loopback(host: str) -> bool:
-    from loopml.serving.server import is_loopback as loopback
-
-    return loopback(host)
 
 
 def first_admin_token(workspace: Workspace) -> str | None:

@@ -48,3 +48,14 @@ def insert_metric_rows(conn: Connection, rows: list[tuple], latest: list[tuple])
     conn.exec_driver_sql(_INSERT_METRICS.format(p=p), rows)
     if latest:
         conn.exec_driver_sql(_UPSERT_LATEST.format(p=p), latest)
+
+
+def json_safe(value: object) -> object:
+    """NaN and infinities as strings: strict JSON (PostgreSQL's) has no such numbers."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

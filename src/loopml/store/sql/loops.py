@@ -16,6 +16,7 @@ from loopml.core.ids import ms_to_datetime, now_ms
 from loopml.core.loops import Lease, LoopEvent, LoopState, Phase
 from loopml.store.base import LoopStore
 from loopml.store.sql import schema as t
+from loopml.store.sql.dialect import json_safe
 from loopml.store.sql.engine import read, write
 
 MAX_EVENTS = 10_000
@@ -40,7 +41,8 @@ class SqlLoopStore(LoopStore):
         s = t.loop_states
 
         def work(conn: Connection) -> LoopState:
-            row = {"revision": saved.revision, "state": saved.to_json(), "updated_ms": now_ms()}
+            state_json = json_safe(saved.to_json())
+            row = {"revision": saved.revision, "state": state_json, "updated_ms": now_ms()}
             if state.revision == 0:
                 exists = conn.execute(
                     sa.select(s.c.revision).where(s.c.deployment == state.deployment)
@@ -123,7 +125,7 @@ def _event_row(event: LoopEvent) -> dict[str, Any]:
         "phase": event.phase.value,
         "ts_ms": int(event.time.timestamp() * 1000),
         "message": event.message,
-        "details": dict(event.details),
+        "details": json_safe(dict(event.details)),
     }
 
 

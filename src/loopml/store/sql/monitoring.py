@@ -9,6 +9,7 @@ from loopml.core.errors import NotFoundError
 from loopml.core.monitoring import MonitorReport, report_from_json, report_to_json
 from loopml.store.base import MonitorStore
 from loopml.store.sql import schema as t
+from loopml.store.sql.dialect import json_safe
 from loopml.store.sql.engine import read, write
 
 MAX_REPORTS = 10_000
@@ -25,7 +26,7 @@ class SqlMonitorStore(MonitorStore):
             "ts_ms": int(report.time.timestamp() * 1000),
             "dataset_drift": report.dataset_drift,
             "drift_share": report.drift_share,
-            "report": _json_safe(report_to_json(report)),
+            "report": json_safe(report_to_json(report)),
         }
         write(self._engine, lambda conn: conn.execute(t.monitor_reports.insert(), row))
 
@@ -46,14 +47,3 @@ class SqlMonitorStore(MonitorStore):
         )
         rows = read(self._engine, lambda conn: list(conn.execute(query).scalars()))
         return [report_from_json(row) for row in rows]
-
-
-def _json_safe(value: object) -> object:
-    """NaN and infinities as strings: strict JSON (PostgreSQL's) has no such numbers."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
