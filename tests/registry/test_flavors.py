@@ -148,7 +148,7 @@ def test_skops_file_with_types_unknown_at_registration_is_refused(workspace, tmp
 def test_sklearn_model_with_foreign_types_needs_trust(workspace) -> None:
     model = _forest()
     model.extra = Marker("unused")
-    with pytest.raises(InvalidArgumentError, match=r"outside scikit-learn.*Marker.*trust=True"):
+    with pytest.raises(InvalidArgumentError, match=r"does not vet.*Marker.*trust=True"):
         loopml.registry.register("m", model, workspace=workspace)
     loopml.registry.register("m", model, trust=True, workspace=workspace)
     with pytest.raises(InvalidArgumentError, match="trust=True"):

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from loopml.artifacts import skops_trust
 from loopml.core.errors import InvalidArgumentError
 
 
@@ -80,12 +81,6 @@ def _is_sklearn(obj: Any) -> bool:
     return base is not None and isinstance(obj, base.BaseEstimator)
 
 
-# Types a stored scikit-learn model may hold without the user trusting it: classes of these
-# libraries only, never arbitrary callables. The list is decided here, in code, at load time;
-# it is never read from the artifact (the flaw behind skops' and MLflow's pickle CVEs).
-SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
-
-
 def _dump_skops(model: Any) -> bytes:
     import skops.io
 
@@ -95,14 +90,16 @@ def _dump_skops(model: Any) -> bytes:
 def _load_skops(data: bytes) -> Any:
     import skops.io
 
-    untrusted = skops.io.get_untrusted_types(data=data)
-    refused = [t for t in untrusted if not t.startswith(SKOPS_TRUSTED_PREFIXES)]
+    # The trust list is decided in code (skops_trust), never read from the artifact: the
+    # flaw behind skops' and MLflow's pickle CVEs.
+    found = skops.io.get_untrusted_types(data=data)
+    refused = skops_trust.untrusted(found)
     if refused:
         raise InvalidArgumentError(
-            "refusing to load a scikit-learn model holding types outside scikit-learn, numpy "
-            f"and scipy: {', '.join(sorted(refused))}"
+            "refusing to load a scikit-learn model holding types loopml does not vet (code "
+            f"could run): {', '.join(refused)}"
         )
-    return skops.io.loads(data, trusted=untrusted)
+    return skops.io.loads(data, trusted=found)
 
 
 _JSON_TYPES = (dict, list, str, int, float, bool, type(None))

@@ -60,7 +60,8 @@ def register(
 
     Inside a run (a pipeline step, say) the version links to that run unless `run` says
     otherwise. `trust=True` allows pickle (the `python` flavor) and scikit-learn models that
-    hold types outside scikit-learn, numpy and scipy; loading those will need trust too.
+    hold types loopml does not vet (a class of your own, a function such as a
+    FunctionTransformer's `func`); loading those will need trust too.
     """
     validate_name(name, "model name")
     ws = _ws(workspace, create=True)
@@ -73,9 +74,8 @@ def register(
         risky = [] if flavor.needs_trust else flavor.risky_types(trusted)
         if risky and not trust:
             raise InvalidArgumentError(
-                f"{name}: the model holds types outside scikit-learn, numpy and scipy "
-                f"({', '.join(risky)}); loading it could run their code. Pass trust=True if "
-                "you trust them"
+                f"{name}: the model holds types loopml does not vet ({', '.join(risky)}): "
+                "loading it could run their code. Pass trust=True if you trust them"
             )
         stored = objects.store(ws.artifacts, Path(folder))
     return ws.store.models.create_version(

@@ -7,13 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from loopml.artifacts import skops_trust
 from loopml.core.errors import InvalidArgumentError
 from loopml.registry.flavors import Flavor
 
 FILE = "model.skops"
-# Types that register without trust=True: classes of these libraries only. Anything else
-# (a user's class, a callable such as os.system inside a FunctionTransformer) needs trust.
-SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 
 
 class SklearnFlavor(Flavor):
@@ -43,4 +41,7 @@ class SklearnFlavor(Flavor):
             ) from None
 
     def risky_types(self, trusted_types: Sequence[str]) -> list[str]:
-        return [t for t in trusted_types if not t.startswith(SAFE_PREFIXES)]
+        """Types outside skops' defaults and loopml's vetted list (`skops_trust`): a user's
+        class, or any callable (a FunctionTransformer's func, say) that is not one of
+        scikit-learn's own defaults."""
+        return skops_trust.untrusted(trusted_types)
