@@ -11,6 +11,14 @@ class InvalidArgumentError(LoopmlError, ValueError):
     """A value given by the user is malformed (a bad name, filter, URI or type)."""
 
 
+class UnsupportedMediaTypeError(InvalidArgumentError):
+    """A body sent with a content type the route does not read (the API reads JSON only)."""
+
+
+class PayloadTooLargeError(InvalidArgumentError):
+    """A request body over the route's limit: refused before it is read whole."""
+
+
 class NotFoundError(LoopmlError, LookupError):
     """A run, project, artifact or other record does not exist."""
 
@@ -48,6 +56,8 @@ HTTP_STATUS: dict[type[LoopmlError], int] = {
     NotFoundError: 404,
     WorkspaceNotFoundError: 404,
     ConflictError: 409,
+    PayloadTooLargeError: 413,
+    UnsupportedMediaTypeError: 415,
     IntegrityError: 422,
     StoreUnavailableError: 503,
     LoopmlError: 400,

@@ -28,10 +28,13 @@ from loopml.core.errors import (
     ConflictError,
     InvalidArgumentError,
     LoopmlError,
+    PermissionDeniedError,
     http_status,
 )
+from loopml.core.origin import cross_origin_refusal
 from loopml.server import blobs, ui
 from loopml.server.access import Access
+from loopml.server.bodies import read_limited, require_json
 from loopml.server.idempotency import IdempotencyCache
 from loopml.store import rpc
 from loopml.workspace import Workspace
@@ -44,7 +47,8 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: under it a browser sends `Origin: null` even from our own forms.
+    "Referrer-Policy": "same-origin",
 }
 
 
@@ -151,9 +155,8 @@ def _call(store: str, method: str, target: Callable[..., Any], kwargs: dict[str,
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise InvalidArgumentError(f"the body is over {MAX_BODY >> 20} MiB")
+    require_json(request)
+    raw = await read_limited(request, MAX_BODY)
     try:
         body = json.loads(raw) if raw else {}
     except ValueError as exc:
@@ -171,10 +174,13 @@ def _middleware(app: FastAPI, settings: ServerSettings) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
+        refusal = cross_origin_refusal(request.method, request.headers)
         if host not in settings.allowed_hosts and "*" not in settings.allowed_hosts:
             response: Response = error_response(
                 InvalidArgumentError(f"host {host!r} is not allowed")
             )
+        elif refusal:  # CSRF: with or without auth (`loopml ui` runs without)
+            response = error_response(PermissionDeniedError(f"{request.url.path}: {refusal}"))
         else:
             request.state.principal = None
             try:

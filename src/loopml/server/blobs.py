@@ -23,10 +23,11 @@ from starlette.background import BackgroundTask
 from loopml.artifacts.hashing import new_hasher
 from loopml.core.auth import Principal, Role
 from loopml.core.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
+from loopml.server.bodies import read_limited, require_json
 from loopml.workspace import Workspace
 
 PREFIX = "/api/v1/blobs"
-MAX_DIGESTS = 10_000
+MAX_DIGESTS = 10_000  # a /missing body has room for as many, quoted and separated
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 # Described in the OpenAPI document; a path that does not match is a 400 before the handler.
 Digest = Annotated[str, PathParam(pattern=f"^{_DIGEST.pattern}$", description="BLAKE3, hex")]
@@ -37,7 +38,8 @@ def add_routes(app: FastAPI) -> None:
     async def missing(request: Request) -> JSONResponse:
         """Which of the given digests the server does not have."""
         _allow(request, Role.VIEWER)
-        body = _parse(await request.body())
+        require_json(request)
+        body = _parse(await read_limited(request, MAX_DIGESTS * 80))
         digests = body.get("digests") if isinstance(body, dict) else None
         if not isinstance(digests, list) or len(digests) > MAX_DIGESTS:
             raise InvalidArgumentError(f"send {{'digests': [...]}} with at most {MAX_DIGESTS}")
@@ -87,8 +89,6 @@ def add_routes(app: FastAPI) -> None:
 
 
 def _parse(raw: bytes) -> object:
-    if len(raw) > MAX_DIGESTS * 80:  # room for every digest, quoted and separated
-        raise InvalidArgumentError(f"the body is too large for {MAX_DIGESTS} digests")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):

@@ -1,5 +1,7 @@
 """Browser sessions: /login takes an API token and keeps it in an HttpOnly, SameSite=Strict
 cookie, which the server's middleware accepts as it accepts `Authorization: Bearer`.
+The middleware refuses every state-changing request that a browser sent from another origin
+(/login and /logout included; `loopml.core.origin`).
 
 Pages (every path outside /api/ and /openapi.json) answer a missing or refused credential with
 a redirect to /login; the API keeps answering 401 with a JSON body.
@@ -14,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from loopml.core.errors import AuthenticationError
+from loopml.server.bodies import read_limited
 from loopml.server.ui.render import render
 
 COOKIE = "loopml_session"
@@ -39,18 +42,6 @@ def credentials(request: Request) -> str | None:
     if not token or (request.method not in ("GET", "HEAD") and not is_page(request.url.path)):
         return None
     return f"Bearer {token}"
-
-
-def same_origin(request: Request) -> bool:
-    """False when a browser says the form was sent from another origin. (With the server's
-    no-referrer policy a browser sends `Origin: null` even from our own page, so the fetch
-    metadata header decides when it is there.)"""
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        return site in ("same-origin", "none")
-    origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.headers.get('host')}"
-    return origin in (None, "null", own)
 
 
 def is_page(path: str) -> bool:
@@ -84,9 +75,6 @@ def login_form(request: Request, next: str | None = None) -> Response:
 async def login(request: Request) -> Response:
     form = await _form(request)
     token, target = form.get("token", ""), _safe_next(form.get("next"))
-    if not same_origin(request):
-        return render(request, "login.html", status=403, section="login", next=target,
-                      error="Log in from this site's own login page.")  # fmt: skip
     if not request.app.state.settings.auth:
         return RedirectResponse(target, status_code=303)
     try:
@@ -107,9 +95,7 @@ async def login(request: Request) -> Response:
 
 async def _form(request: Request) -> dict[str, str]:
     """A small urlencoded form (the login form), first value of each field."""
-    body = await request.body()
-    if len(body) > MAX_FORM:
-        return {}
+    body = await read_limited(request, MAX_FORM)
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return {key: values[0] for key, values in fields.items()}
 
