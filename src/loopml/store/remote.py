@@ -5,9 +5,10 @@ Each interface gets a proxy class whose abstract methods all go through one `_ca
 arguments by name, encoded as tagged JSON, the answer decoded into the same records a local
 store returns, and a server error raised again as the same loopml error class.
 
-Calls are retried on connection errors, 429 and 5xx with exponential backoff and jitter,
-honouring Retry-After; every attempt of one call carries the same Idempotency-Key, so a write
-whose answer was lost is not applied twice.
+Calls are retried on connection errors, 429, 502, 503 and 504 with exponential backoff and
+jitter, honouring Retry-After; every attempt of one call carries the same Idempotency-Key, so a
+write whose answer was lost is not applied twice. When the retries run out on any of those, the
+call raises StoreUnavailableError (a run's end is then spooled, not lost).
 """
 
 from __future__ import annotations
@@ -90,8 +91,10 @@ class RemoteClient:
             else:
                 if response.status_code < 400:
                     return response
-                if response.status_code not in RETRY_STATUS or last:
+                if response.status_code not in RETRY_STATUS:
                     raise _error(response)
+                if last:  # still busy or down behind a proxy: unavailable, as a refusal is
+                    raise _unavailable(self.uri, response, self.retries + 1)
                 wait = _retry_after(response) or delay
             time.sleep(min(MAX_DELAY, wait) * (0.5 + random.random() / 2))
             delay = min(MAX_DELAY, delay * 2)
@@ -106,6 +109,15 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(response.headers.get("retry-after", "")))
     except ValueError:
         return None
+
+
+def _unavailable(uri: str, response: httpx.Response, attempts: int) -> StoreUnavailableError:
+    """A retryable answer (429, 502, 503, 504) to every attempt: callers treat it as they treat
+    a refused connection (a run's end goes to the spool instead of being lost)."""
+    cause = _error(response)
+    return StoreUnavailableError(
+        f"loopml server {uri} answered {response.status_code} to {attempts} attempts: {cause}"
+    )
 
 
 def _error(response: httpx.Response) -> LoopmlError:
