@@ -1,4 +1,4 @@
-"""`loopml data add|ls|show|diff|validate|get|schema`."""
+"""`loopml data add|ls|show|diff|validate|get|schema|from-feedback`."""
 
 from __future__ import annotations
 
@@ -216,3 +216,44 @@ def schema(ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None
     if record.schema is None:
         raise InvalidArgumentError(f"{name}@{record.version} is not tabular and has no schema")
     print(dump_schema_yaml(record.schema), end="")
+
+
+@app.command("from-feedback")
+def from_feedback(
+    deployment: str = typer.Argument(..., help="The deployment whose served predictions to take."),
+    name: str = typer.Option(None, "--name", help="Dataset name (default DEPLOYMENT-feedback)."),
+    since: str = typer.Option(None, "--since", help="Predictions from this ISO 8601 time on "
+                              "(UTC unless it says otherwise)."),
+    until: str = typer.Option(None, "--until", help="Predictions before this ISO 8601 time."),
+    all_rows: bool = typer.Option(False, "--all", help="Unlabelled predictions too."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:  # fmt: skip
+    """Version served predictions with their /feedback labels (features, prediction, label,
+    ids, times); the same rows make no new version."""
+    from loopml.data import feedback
+
+    made = feedback.build(
+        _ws(), deployment, name, since=_time("--since", since), until=_time("--until", until),
+        labelled_only=not all_rows,
+    )  # fmt: skip
+    record, source = made.version, made.source
+    if as_json:
+        print_json({"created": record.created, "version": record, "source": source})
+        return
+    verb = "added" if record.created else "unchanged, still"
+    console().print(
+        f"{verb} [bold]{record.name}@{record.version}[/] ({source.rows:,} predictions of "
+        f"{deployment}, {_size(record.size)}) digest {record.digest[:12]}"
+    )
+
+
+def _time(option: str, text: str | None) -> Any:
+    if text is None:
+        return None
+    from loopml.core.errors import InvalidArgumentError
+    from loopml.core.ids import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise InvalidArgumentError(f"{option}: {text!r} is not an ISO 8601 time") from None

@@ -2,6 +2,7 @@
 
 v = loopml.datasets.add("tx", "data/tx.parquet")         # DatasetVersion
 frame = loopml.datasets.load("tx", version="latest")     # pandas DataFrame
+v = loopml.datasets.from_feedback("iris-api")            # served predictions + labels
 report = loopml.datasets.validate("tx", new_frame)      # ValidationReport (report.ok)
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,32 @@ def add(
     return versions.add_version(
         ws, name, Path(path), producer_run_id=context.current_run_id(), progress=progress
     )
+
+
+def from_feedback(
+    deployment: str,
+    name: str | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    labelled_only: bool = True,
+    include_shadow: bool = False,
+    workspace: Workspace | None = None,
+) -> DatasetVersion:
+    """A deployment's served predictions in [since, until) with their /feedback labels, as a
+    version of `name` (default "DEPLOYMENT-feedback"): a row per prediction, a column per
+    feature, then `prediction`, `proba_<class>` (when the model gave probabilities), `label`,
+    and `prediction_id`, `predicted_at`, `labeled_at`, `model`, `model_version`, `route`.
+    Only labelled predictions unless `labelled_only=False`; shadow answers (never returned)
+    only with `include_shadow`. The same rows make no new version (`created` is False); no
+    prediction in the window is a NotFoundError naming the deployment and the window."""
+    from loopml.data import feedback
+
+    made = feedback.build(
+        _ws(workspace, create=True), deployment, name, since=since, until=until,
+        labelled_only=labelled_only, include_shadow=include_shadow,
+    )  # fmt: skip
+    return made.version
 
 
 def get(
