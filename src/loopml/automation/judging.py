@@ -146,7 +146,8 @@ def _stats(
     labelled = [p for p in mine if p.label is not None]
     metric = None
     if labelled:
-        scores = performance([p.output for p in labelled], [p.label for p in labelled])
+        scores = performance([p.output for p in labelled], [p.label for p in labelled],
+                             probabilities=[p.probabilities for p in labelled])  # fmt: skip
         metric = scores.metrics.get(spec.metric)
     failures = ws.store.predictions.failure_count(
         policy.deployment, model=model, version=version, since=since

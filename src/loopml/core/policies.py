@@ -48,7 +48,7 @@ SCHEDULE, NEW_DATA, DRIFT, PERFORMANCE, MANUAL = (
 )  # fmt: skip
 TRIGGER_KINDS = (SCHEDULE, NEW_DATA, DRIFT, PERFORMANCE, MANUAL)
 PROMOTE, ROLLBACK = "promote", "rollback"
-LOWER_IS_BETTER = ("log_loss", "mse", "rmse", "mae", "mape")
+LOWER_IS_BETTER = ("log_loss", "brier", "mse", "rmse", "mae", "mape")
 
 _POLICY_KEYS = ("model", "pipeline", "params", "triggers", "gate", "canary", "cooldown", "notify")
 _GATE_KEYS = ("metric", "must_beat_by", "min", "max", "data")

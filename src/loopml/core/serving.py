@@ -96,6 +96,9 @@ class Prediction:
     latency_ms: float
     label: Any = None  # joined from feedback when it arrived
     labeled_time: datetime | None = None
+    # The model's class probabilities, class (as text) -> probability, for a classifier
+    # with predict_proba: what ranking metrics (roc_auc) and confidence estimates need.
+    probabilities: FrozenDict | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 report = loopml.monitoring.check("iris-api")                 # the last 10,000 predictions
 report = loopml.monitoring.check("iris-api", window=2_000, reference="iris@3")
 report = loopml.monitoring.check(frame, reference="iris@3")  # any data against a version
+report = loopml.monitoring.check("iris-api", window=300, threshold="calibrated")
 report.dataset_drift, report.drift_share, report.columns["petal_width"].drifted
 """
 
@@ -29,13 +30,14 @@ from loopml.data import versions
 from loopml.data.profile import profile_table
 from loopml.data.readers import to_table
 from loopml.monitoring import alerts as alerting
+from loopml.monitoring.calibration import DEFAULT_ALPHA, Calibrator
 from loopml.monitoring.compare import ColumnRule, compare
 from loopml.monitoring.performance import performance
 from loopml.monitoring.reference import Reference, for_model, resolve
+from loopml.monitoring.thresholds import Thresholds
 from loopml.monitoring.window import DEFAULT_WINDOW, read_window
 from loopml.workspace import Workspace
 
-DEFAULT_DRIFT_SHARE = 0.5
 PREDICTION = "prediction"
 log = logging.getLogger("loopml.monitoring")
 
@@ -50,7 +52,9 @@ def check(
     model_version: int | None = None,
     columns: Sequence[str] | None = None,
     rules: Mapping[str, ColumnRule | Mapping[str, Any]] | None = None,
-    drift_share: float = DEFAULT_DRIFT_SHARE,
+    drift_share: float | None = None,
+    threshold: float | str | None = None,
+    alpha: float = DEFAULT_ALPHA,
     save: bool = True,
     alerts: bool = True,
     workspace: Workspace | None = None,
@@ -59,14 +63,19 @@ def check(
 
     `target` is a deployment name (its logged predictions are the current data) or a frame,
     table or data file. `rules` sets a test and threshold per column, e.g.
-    `{"age": {"test": "psi", "threshold": 0.2}}`. With `alerts` (and `save`), the alert rules
-    of `loopml.yaml` are checked against a deployment's report and those crossed fire (audit
-    event, webhooks); `report.alerts` names them.
+    `{"age": {"test": "psi", "threshold": 0.2}}`. `threshold` judges the other columns:
+    "default" (None: each test's default, the dataset drifting when `drift_share`, 0.5, of
+    the columns do), "calibrated" (per column, the 1 - `alpha` quantile of the statistic on
+    reference samples of the window's size; the dataset drifting when more columns drift than
+    chance explains at level `alpha`) or a number; see `loopml.monitoring.thresholds`.
+    With `alerts` (and `save`), the alert rules of `loopml.yaml` are checked against a
+    deployment's report (audit events, webhooks once per episode); `report.alerts` names the
+    rules the report crosses.
     """
     return check_with_data(
         target, reference, window, since=since, until=until, model_version=model_version,
-        columns=columns, rules=rules, drift_share=drift_share, save=save, alerts=alerts,
-        workspace=workspace,
+        columns=columns, rules=rules, drift_share=drift_share, threshold=threshold,
+        alpha=alpha, save=save, alerts=alerts, workspace=workspace,
     ).report  # fmt: skip
 
 
@@ -91,14 +100,15 @@ def check_with_data(
     model_version: int | None = None,
     columns: Sequence[str] | None = None,
     rules: Mapping[str, ColumnRule | Mapping[str, Any]] | None = None,
-    drift_share: float = DEFAULT_DRIFT_SHARE,
+    drift_share: float | None = None,
+    threshold: float | str | None = None,
+    alpha: float = DEFAULT_ALPHA,
     save: bool = True,
     alerts: bool = True,
     workspace: Workspace | None = None,
 ) -> Checked:
     """`check`, also handing back the reference profile and the current data it compared."""
-    if not 0 < drift_share <= 1:
-        raise InvalidArgumentError(f"drift_share must be in (0, 1], got {drift_share}")
+    judging = Thresholds.parse(threshold, alpha, drift_share)
     ws = workspace or Workspace.current()
     # Read loopml.yaml first, so that a mistake in it stops the check before any work.
     project = load_project_config(ws.config.root) if save and alerts else None
@@ -106,13 +116,13 @@ def check_with_data(
               (rules or {}).items()}  # fmt: skip
     if isinstance(target, str) and not Path(target).exists():
         checked = _check_deployment(ws, target, reference, window, since, until, model_version,
-                                    columns, parsed, drift_share)  # fmt: skip
+                                    columns, parsed, judging)  # fmt: skip
     else:
         if reference is None:
             raise InvalidArgumentError("checking a frame needs reference= (a dataset or frame)")
         ref = resolve(ws, reference)
         current = to_table(target)
-        report = _report("frame", ref, current, "frame", columns, parsed, drift_share)
+        report = _report(ws, "frame", ref, current, "frame", columns, parsed, judging)
         checked = Checked(report, ref.profile, current)
     fired = alerting.evaluate(checked.report, project.alerts) if project else []
     if fired:
@@ -127,7 +137,7 @@ def check_with_data(
 def _check_deployment(
     ws: Workspace, name: str, reference: Any, window: int | None, since: datetime | None,
     until: datetime | None, model_version: int | None, columns: Sequence[str] | None,
-    rules: Mapping[str, ColumnRule], drift_share: float,
+    rules: Mapping[str, ColumnRule], judging: Thresholds,
 ) -> Checked:  # fmt: skip
     deployment = ws.store.deployments.get(name)
     route = deployment.primary
@@ -137,22 +147,26 @@ def _check_deployment(
                           model_version=model_version)  # fmt: skip
     if columns is None and model.signature is not None:
         columns = model.signature.columns
-    report = _report(f"deployment:{name}", ref, current.features, current.label, columns,
-                     rules, drift_share)  # fmt: skip
+    report = _report(ws, f"deployment:{name}", ref, current.features, current.label, columns,
+                     rules, judging)  # fmt: skip
     drift, outputs = _prediction_drift(ws, model, ref, current.outputs)
-    perf = performance(current.labeled_outputs, current.labels, model.metrics)
+    perf = performance(current.labeled_outputs, current.labels, model.metrics,
+                       current.labeled_probabilities)  # fmt: skip
     report = MonitorReport(**{**_fields(report), "prediction_drift": drift, "performance": perf,
                               "model": model.uri})  # fmt: skip
     return Checked(report, ref.profile, current.features, outputs, tuple(current.outputs))
 
 
 def _report(
-    target: str, ref: Reference, current: pa.Table, label: str,
-    columns: Sequence[str] | None, rules: Mapping[str, ColumnRule], drift_share: float,
+    ws: Workspace, target: str, ref: Reference, current: pa.Table, label: str,
+    columns: Sequence[str] | None, rules: Mapping[str, ColumnRule], judging: Thresholds,
 ) -> MonitorReport:  # fmt: skip
     result = compare(ref.profile, current, columns=columns, rules=rules)
-    drifted = sum(1 for c in result.columns.values() if c.drifted)
-    share = drifted / len(result.columns) if result.columns else 0.0
+    judged = judging.judge(
+        result.columns, ref.profile, rules, lambda: _calibrator(ws, ref, judging)
+    )
+    drifted = sum(1 for c in judged.values() if c.drifted)
+    share = drifted / len(judged) if judged else 0.0
     return MonitorReport(
         id=new_id(),
         target=target,
@@ -161,13 +175,18 @@ def _report(
         current=label,
         reference_rows=ref.profile.rows,
         current_rows=current.num_rows,
-        dataset_drift=bool(result.columns) and share >= drift_share,
+        dataset_drift=bool(judged) and drifted >= judging.needed(len(judged)),
         drift_share=share,
-        drift_threshold=drift_share,
-        columns=FrozenDict(result.columns),
+        drift_threshold=judging.share_needed(len(judged)),
+        columns=FrozenDict(judged),
         quality=tuple(result.quality),
         performance=Performance(False, reason="no model: checking data only"),
     )
+
+
+def _calibrator(ws: Workspace, ref: Reference, judging: Thresholds) -> Calibrator:
+    folder = ws.cache_dir / "monitoring" / "calibration"
+    return Calibrator(ref.key(), folder, alpha=judging.alpha)
 
 
 def _fields(report: MonitorReport) -> dict[str, Any]:

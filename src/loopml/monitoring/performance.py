@@ -27,17 +27,20 @@ def performance(
     outputs: Sequence[Any],
     labels: Sequence[Any],
     training_metrics: Mapping[str, float] | None = None,
-    probabilities: Sequence[Any] | None = None,
+    probabilities: Sequence[Mapping[str, float] | None] | None = None,
 ) -> Performance:
+    """Metrics of the labelled predictions. Ranking and probability metrics (roc_auc,
+    log_loss) come from the class probabilities the model served, never from hard labels:
+    without probabilities they are absent."""
     training = FrozenDict(training_metrics or {})
     if not labels:
         return Performance(False, training_metrics=training, reason="no labels in this window yet")
     task = task_of(outputs, labels)
-    scores = (
-        _classification(outputs, labels)
-        if task == "classification"
-        else _regression(outputs, labels)
-    )
+    if task == "classification":
+        scores = _classification(outputs, labels)
+        scores.update(ranking(labels, probabilities or []))
+    else:
+        scores = _regression(outputs, labels)
     clean = {k: v for k, v in scores.items() if v is not None and math.isfinite(v)}
     return Performance(True, task, len(labels), FrozenDict(clean), training)
 
@@ -52,11 +55,46 @@ def _classification(outputs: Sequence[Any], labels: Sequence[Any]) -> dict[str, 
         "recall": float(m.recall_score(y, p, average="macro", zero_division=0)),
         "f1": float(m.f1_score(y, p, average="macro", zero_division=0)),
     }
-    classes = sorted(set(y))
-    if len(classes) == 2 and set(p) <= set(classes):
-        scores["roc_auc"] = float(m.roc_auc_score([c == classes[1] for c in y],
-                                                  [c == classes[1] for c in p]))  # fmt: skip
     return scores
+
+
+def class_key(label: Any, classes: Sequence[str]) -> str:
+    """A label as the model's class key: 1, 1.0, True and "1" all name class "1" when that is
+    the model's class."""
+    text = str(label)
+    if text in classes or not isinstance(label, int | float) or isinstance(label, bool):
+        return text
+    return str(int(label)) if float(label).is_integer() else text
+
+
+def ranking(
+    labels: Sequence[Any], probabilities: Sequence[Mapping[str, float] | None]
+) -> dict[str, float | None]:
+    """roc_auc (one-vs-rest for more than two classes), log_loss and brier (two classes) from
+    the served probabilities of the labelled rows that have them."""
+    from sklearn import metrics as m
+
+    pairs = [(y, q) for y, q in zip(labels, probabilities, strict=False) if q]
+    if len(pairs) < 2:
+        return {}
+    classes = sorted({c for _, q in pairs for c in q})
+    y = [class_key(label, classes) for label, _ in pairs]
+    if len(set(y)) < 2 or not set(y) <= set(classes):
+        return {}
+    matrix = np.asarray([[q.get(c, 0.0) for c in classes] for _, q in pairs], dtype=float)
+    if len(classes) == 2:
+        positive = np.asarray([c == classes[1] for c in y])
+        return {
+            "roc_auc": float(m.roc_auc_score(positive, matrix[:, 1])),
+            "log_loss": float(m.log_loss(positive, matrix[:, 1], labels=[False, True])),
+            "brier": float(m.brier_score_loss(positive, matrix[:, 1])),
+        }
+    rows = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1e-12, None)
+    try:
+        auc = float(m.roc_auc_score(y, rows, multi_class="ovr", labels=classes))
+    except ValueError:  # a class absent from the labels: no one-vs-rest AUC for it
+        auc = None
+    return {"roc_auc": auc, "log_loss": float(m.log_loss(y, rows, labels=classes))}
 
 
 def _regression(outputs: Sequence[Any], labels: Sequence[Any]) -> dict[str, float | None]:

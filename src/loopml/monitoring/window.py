@@ -28,6 +28,7 @@ class Window:
     labels: list[Any]
     label: str
     models: list[str]  # the versions that answered, "name/version"
+    labeled_probabilities: list[Any] = dataclasses.field(default_factory=list)
 
 
 def read_window(
@@ -73,7 +74,8 @@ def _from_columns(data: PredictionColumns, label: str) -> Window:
     models = sorted({f"{data.model[i]}/{data.version[i]}" for i in served})
     features = _features([data.features_json[i] for i in served])
     return Window(features, outputs, [data.output[i] for i in labeled],
-                  [data.label[i] for i in labeled], label, models)  # fmt: skip
+                  [data.label[i] for i in labeled], label, models,
+                  [data.probabilities[i] for i in labeled])  # fmt: skip
 
 
 def _features(texts: list[str]) -> pa.Table:
@@ -106,4 +108,5 @@ def _window(predictions: list[Prediction], label: str) -> Window:
     labeled = [p for p in predictions if p.labeled_time is not None]
     models = sorted({f"{p.model}/{p.version}" for p in predictions})
     return Window(features, [p.output for p in predictions], [p.output for p in labeled],
-                  [p.label for p in labeled], label, models)  # fmt: skip
+                  [p.label for p in labeled], label, models,
+                  [p.probabilities for p in labeled])  # fmt: skip

@@ -21,7 +21,7 @@ import numpy as np
 from loopml.core.errors import InvalidArgumentError
 from loopml.workspace import Workspace
 
-LOWER_IS_BETTER = {"log_loss", "mse", "rmse", "mae"}
+LOWER_IS_BETTER = {"log_loss", "brier", "mse", "rmse", "mae"}
 
 
 def _metrics() -> dict[str, Callable[[Any, Any, Any], float]]:

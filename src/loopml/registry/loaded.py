@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from loopml.core.models import ModelVersion
 from loopml.registry.signature import as_frame, enforce
+
+
+@dataclasses.dataclass(frozen=True)
+class Scores:
+    """A model's answers for a batch of rows: its predictions and, for a classifier with
+    predict_proba, the probability of each class (columns in the order of `classes`)."""
+
+    predictions: np.ndarray
+    probabilities: np.ndarray | None = None
+    classes: tuple[str, ...] = ()  # the classes as text (JSON keys), one per column
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def rows(self, start: int, stop: int) -> Scores:
+        part = None if self.probabilities is None else self.probabilities[start:stop]
+        return Scores(self.predictions[start:stop], part, self.classes)
+
+    def by_class(self) -> list[dict[str, float]] | None:
+        """One {class: probability} per row, or None without probabilities."""
+        if self.probabilities is None:
+            return None
+        return [dict(zip(self.classes, map(float, row), strict=True))
+                for row in self.probabilities]  # fmt: skip
 
 
 class LoadedModel:
@@ -34,5 +59,25 @@ class LoadedModel:
             raise AttributeError(f"{self.version.uri} ({self.version.flavor}) has no predict_proba")
         return np.asarray(method(self.prepare(data)))
 
+    def score(self, prepared: Any) -> Scores:
+        """Predictions and, when the model has predict_proba, class probabilities, for input
+        already `prepare`d. Serving and batch prediction log both."""
+        predictions = np.asarray(self.model.predict(prepared))
+        method = getattr(self.model, "predict_proba", None)
+        if method is None:
+            return Scores(predictions)
+        probabilities = np.asarray(method(prepared), dtype=float)
+        if probabilities.ndim != 2 or len(probabilities) != len(predictions):
+            return Scores(predictions)
+        classes = getattr(self.model, "classes_", None)
+        if classes is None or len(classes) != probabilities.shape[1]:
+            classes = range(probabilities.shape[1])
+        return Scores(predictions, probabilities, tuple(_class_key(c) for c in classes))
+
     def __repr__(self) -> str:
         return f"LoadedModel({self.version.uri!r}, flavor={self.version.flavor!r})"
+
+
+def _class_key(value: Any) -> str:
+    """A class as the text JSON and labels compare by (numpy 1 -> "1", True -> "True")."""
+    return str(value.item() if isinstance(value, np.generic) else value)

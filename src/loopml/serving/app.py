@@ -18,7 +18,9 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from loopml.core.entities import FrozenDict
 from loopml.core.serving import Failure, Label, Prediction
+from loopml.registry.loaded import Scores
 from loopml.serving import protocol
 from loopml.serving.protocol import RequestError
 from loopml.serving.routing import Served
@@ -94,8 +96,8 @@ def _routes(app: FastAPI, service: Service) -> None:
             served = _served_for(service, name, request.headers.get("x-request-key"))
             frame = protocol.tensors_of(document, served.model)
             outcome = await _answer(service, served, frame, None, started=time.perf_counter())
-            ids, output = outcome
-            body = protocol.v2_output(output, served.model, ids, document.get("id"))
+            ids, scores = outcome
+            body = protocol.v2_output(scores, served.model, ids, document.get("id"))
             return JSONResponse(body)
         except RequestError as error:
             return _error(error, service)
@@ -105,13 +107,16 @@ def _routes(app: FastAPI, service: Service) -> None:
         try:
             instances = protocol.instances_of(await _document(request, service))
             served = _served_for(service, None, request.headers.get("x-request-key"))
-            ids, output = await _answer(service, served, instances, instances, started)
+            ids, scores = await _answer(service, served, instances, instances, started)
             body = {
-                "predictions": protocol.to_list(output),
+                "predictions": protocol.to_list(scores.predictions),
                 "prediction_ids": ids,
                 "model": served.route.model,
                 "model_version": served.route.version,
             }
+            probabilities = scores.by_class()
+            if probabilities is not None:
+                body["probabilities"] = probabilities
             return JSONResponse(body)
         except RequestError as error:
             return _error(error, service)
@@ -168,14 +173,14 @@ def _served_for(service: Service, name: str | None, key: str | None = None) -> S
 
 async def _answer(
     service: Service, served: Served, data: Any, rows: list[dict] | None, started: float
-) -> tuple[list[str], Any]:
-    """Predict, log and (off the request path) shadow; return prediction ids and output."""
+) -> tuple[list[str], Scores]:
+    """Predict, log and (off the request path) shadow; return prediction ids and scores."""
     if service.overloaded():
         raise RequestError(503, "overloaded: too many requests waiting", retry_after=1)
     frame = protocol.prepare(served.model, data)
     labels = (served.route.mode.value, served.route.model, str(served.route.version))
     try:
-        output = await service.predict(served, frame)
+        scores = await service.predict(served, frame)
     except TimeoutError:
         service.metrics.errors.labels("timeout").inc()
         _log_failure(service, served, "timeout")
@@ -191,24 +196,27 @@ async def _answer(
     service.metrics.requests.labels(*labels, "200").inc()
     service.metrics.latency.labels(*labels).observe(elapsed)
     records = rows if rows is not None else frame.to_dict("records")
-    ids = _log(service, served, records, output, elapsed)
+    ids = _log(service, served, records, scores, elapsed)
     table = service.table
     if table is not None and table.shadow is not None:
         _shadow(service, table.shadow, frame, records)
-    return ids, output
+    return ids, scores
 
 
 def _log(
-    service: Service, served: Served, rows: list[dict], output: Any, seconds: float
+    service: Service, served: Served, rows: list[dict], scores: Scores, seconds: float
 ) -> list[str]:
     now = datetime.now(UTC)
-    values = protocol.to_list(output)
+    values = protocol.to_list(scores.predictions)
+    probabilities = scores.by_class() or [None] * len(values)
     ids = [uuid.uuid4().hex for _ in rows]
     each = seconds * 1000 / max(1, len(rows))
+    route = served.route
     service.logger.log([
-        Prediction(i, service.deployment, served.route.model, served.route.version,
-                   served.route.mode, now, row, value, each)  # type: ignore[arg-type]
-        for i, row, value in zip(ids, rows, values, strict=False)
+        Prediction(i, service.deployment, route.model, route.version, route.mode, now,
+                   row, value, each,  # type: ignore[arg-type]
+                   probabilities=None if proba is None else FrozenDict(proba))
+        for i, row, value, proba in zip(ids, rows, values, probabilities, strict=False)
     ])  # fmt: skip
     return ids
 
@@ -230,8 +238,8 @@ def _shadow(service: Service, shadow: Served, frame: pd.DataFrame, rows: list[di
         started = time.perf_counter()
         try:
             prepared = protocol.prepare(shadow.model, frame)
-            output = await service.predict(shadow, prepared)
-            _log(service, shadow, rows, output, time.perf_counter() - started)
+            scores = await service.predict(shadow, prepared)
+            _log(service, shadow, rows, scores, time.perf_counter() - started)
         except Exception:  # a shadow never affects the answer
             service.metrics.errors.labels("shadow").inc()
         finally:

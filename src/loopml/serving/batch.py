@@ -80,19 +80,29 @@ def _batches(path: Path, chunk_rows: int) -> Iterator[pa.RecordBatch]:
         raise InvalidArgumentError(f"{path}: not a Parquet, CSV or JSON Lines file")
 
 
-def predict_chunk(model: LoadedModel, batch: pa.RecordBatch) -> pa.Table:
+def predict_chunk(
+    model: LoadedModel, batch: pa.RecordBatch, *, source: str = "", first_row: int = 0
+) -> pa.Table:
+    """Predictions of one chunk, with `input_file` and `input_row` (the row's position in its
+    file, from 0) to join them back to the input, and `proba_<class>` columns for a classifier
+    with predict_proba."""
     frame = batch.to_pandas()
     try:
-        output = np.asarray(model.predict(frame))
+        scores = model.score(model.prepare(frame))
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(f"model {model.version.uri}: {exc}") from None
-    ids = [uuid.uuid4().hex for _ in range(len(frame))]
+    rows = len(frame)
     columns = {
-        "prediction_id": pa.array(ids, pa.string()),
-        "prediction": pa.array(output.tolist()),
-        "model": pa.array([model.version.name] * len(frame), pa.string()),
-        "model_version": pa.array([model.version.version] * len(frame), pa.int64()),
+        "prediction_id": pa.array([uuid.uuid4().hex for _ in range(rows)], pa.string()),
+        "input_file": pa.array([source] * rows, pa.string()),
+        "input_row": pa.array(np.arange(first_row, first_row + rows), pa.int64()),
+        "prediction": pa.array(np.asarray(scores.predictions).tolist()),
+        "model": pa.array([model.version.name] * rows, pa.string()),
+        "model_version": pa.array([model.version.version] * rows, pa.int64()),
     }
+    if scores.probabilities is not None:
+        for index, name in enumerate(scores.classes):
+            columns[f"proba_{name}"] = pa.array(scores.probabilities[:, index], pa.float64())
     return pa.Table.from_pydict(columns)
 
 
@@ -102,7 +112,7 @@ def predict_file(model: LoadedModel, path: Path, writer: Any, chunk_rows: int,
     try:
         for batch in _batches(path, chunk_rows):
             if batch.num_rows:
-                writer(predict_chunk(model, batch))
+                writer(predict_chunk(model, batch, source=path.name, first_row=rows))
                 rows += batch.num_rows
                 progress(batch.num_rows)
     except (pa.ArrowInvalid, OSError) as exc:

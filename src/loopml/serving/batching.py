@@ -54,7 +54,7 @@ class MicroBatcher:
         frames = [frame for frame, _ in batch]
         try:
             merged = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-            output = np.asarray(await self._predict(merged))
+            output = await self._predict(merged)
         except BaseException as exc:  # every waiting request gets the failure
             for _, future in batch:
                 if not future.done():
@@ -63,5 +63,12 @@ class MicroBatcher:
         start = 0
         for frame, future in batch:
             if not future.done():
-                future.set_result(output[start : start + len(frame)])
+                future.set_result(_rows(output, start, start + len(frame)))
             start += len(frame)
+
+
+def _rows(output: Any, start: int, stop: int) -> Any:
+    """The rows of one request: a model's Scores, or any array-like answer."""
+    if hasattr(output, "rows"):
+        return output.rows(start, stop)
+    return np.asarray(output)[start:stop]

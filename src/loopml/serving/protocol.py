@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from loopml.core.errors import InvalidArgumentError
-from loopml.registry.loaded import LoadedModel
+from loopml.registry.loaded import LoadedModel, Scores
 
 JSON_TYPES = ("application/json",)
 _V2_TYPES = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64", "O": "BYTES", "U": "BYTES"}
@@ -92,21 +92,28 @@ def to_list(output: Any) -> list[Any]:
     return np.asarray(output).tolist()
 
 
-def v2_output(output: Any, model: LoadedModel, ids: list[str], request_id: Any) -> dict:
-    values = np.asarray(output)
+def v2_output(scores: Scores, model: LoadedModel, ids: list[str], request_id: Any) -> dict:
+    """The predictions as tensor `predict`; a classifier's probabilities as tensor
+    `predict_proba` (rows x classes, the classes in its parameters)."""
+    outputs = [_tensor("predict", np.asarray(scores.predictions))]
+    if scores.probabilities is not None:
+        proba = _tensor("predict_proba", scores.probabilities)
+        outputs.append({**proba, "parameters": {"classes": list(scores.classes)}})
     return {
         "model_name": model.version.name,
         "model_version": str(model.version.version),
         "id": request_id,
         "parameters": {"prediction_ids": ids},
-        "outputs": [
-            {
-                "name": "predict",
-                "shape": list(values.shape),
-                "datatype": _V2_TYPES.get(values.dtype.kind, "BYTES"),
-                "data": values.ravel().tolist(),
-            }
-        ],
+        "outputs": outputs,
+    }
+
+
+def _tensor(name: str, values: np.ndarray) -> dict[str, Any]:
+    return {
+        "name": name,
+        "shape": list(values.shape),
+        "datatype": _V2_TYPES.get(values.dtype.kind, "BYTES"),
+        "data": values.ravel().tolist(),
     }
 
 
@@ -121,9 +128,16 @@ def v2_metadata(model: LoadedModel, deployment: str) -> dict[str, Any]:
         "versions": [str(model.version.version)],
         "platform": f"loopml-{model.version.flavor}",
         "inputs": inputs,
-        "outputs": [{"name": "predict", "datatype": "BYTES", "shape": [-1]}],
+        "outputs": _v2_outputs(model),
         "parameters": {"model": model.version.name},
     }
+
+
+def _v2_outputs(model: LoadedModel) -> list[dict[str, Any]]:
+    outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": "BYTES", "shape": [-1]}]
+    if hasattr(model.model, "predict_proba"):
+        outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
+    return outputs
 
 
 _V2_NAMES = {"integer": "INT64", "float": "FP64", "boolean": "BOOL", "string": "BYTES"}

@@ -147,7 +147,7 @@ class Service:
     async def _run(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
         self.metrics.batch_size.labels(model.version.name).observe(len(frame))
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, model.model.predict, frame)
+        return await loop.run_in_executor(self.pool, model.score, frame)
 
     def _batcher(self, served: Served) -> MicroBatcher:
         uri = served.route.uri

@@ -38,6 +38,7 @@ class PredictionColumns:
     output: list[Any]
     label: list[Any]
     labeled: list[bool]
+    probabilities: list[dict[str, float] | None]
 
 
 class SqlPredictionStore(PredictionStore):
@@ -58,6 +59,7 @@ class SqlPredictionStore(PredictionStore):
                 "features": dict(p.features),
                 "output": p.output,
                 "latency_ms": p.latency_ms,
+                "probabilities": None if p.probabilities is None else dict(p.probabilities),
             }
             for p in predictions
         ]
@@ -122,7 +124,8 @@ class SqlPredictionStore(PredictionStore):
         JSON comes back as text (CAST), outputs and labels decoded in one call each, the
         features left as JSON text for a columnar reader."""
         p, lab = t.predictions, t.labels
-        text = [sa.cast(c, sa.Text) for c in (p.c.features, p.c.output, lab.c.label)]
+        text = [sa.cast(c, sa.Text) for c in (p.c.features, p.c.output, lab.c.label,
+                                              p.c.probabilities)]  # fmt: skip
         query = _select(
             (p.c.route, p.c.model, p.c.version, *text, lab.c.ts_ms), deployment=deployment,
             model=model, version=version, since=since, until=until, labeled=labeled,
@@ -132,14 +135,14 @@ class SqlPredictionStore(PredictionStore):
         if newest:
             rows.reverse()
         if not rows:
-            return PredictionColumns([], [], [], [], [], [], [])
-        route, name, number, features, output, label, labeled_ms = (
+            return PredictionColumns([], [], [], [], [], [], [], [])
+        route, name, number, features, output, label, scores, labeled_ms = (
             list(values) for values in zip(*rows, strict=True)
         )
         features = [x if isinstance(x, str) else json.dumps(x) for x in features]
         return PredictionColumns(
             route, name, number, features, _json_all(output), _json_all(label),
-            [ms is not None for ms in labeled_ms],
+            [ms is not None for ms in labeled_ms], _json_all(scores),
         )  # fmt: skip
 
     def count(self, deployment: str) -> int:
@@ -222,4 +225,5 @@ def _record(row: sa.Row) -> Prediction:
         latency_ms=row.latency_ms,
         label=row.label,
         labeled_time=ms_to_datetime(row.labeled_ms) if row.labeled_ms is not None else None,
+        probabilities=None if row.probabilities is None else freeze(row.probabilities),
     )

@@ -241,6 +241,7 @@ predictions = sa.Table(
     sa.Column("features", sa.JSON, nullable=False),
     sa.Column("output", sa.JSON),
     sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("probabilities", sa.JSON),  # revision 0010: class -> probability, if any
     sa.Index("ix_predictions_deployment_ts", "deployment", "ts_ms"),
     sa.Index("ix_predictions_model_ts", "model", "version", "ts_ms"),
 )
