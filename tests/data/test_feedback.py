@@ -185,6 +185,21 @@ def test_a_new_feedback_version_fires_new_data(workspace: Workspace) -> None:
     assert fired is not None and fired.reason == "new data: api-feedback v2 (was v1)"
 
 
+def test_the_first_feedback_version_fires_when_the_loop_watched_first(
+    workspace: Workspace,
+) -> None:
+    from loopml.automation.triggers import evaluate
+
+    policy = Policy("api", "clf", "train.py:training",
+                    triggers=(Trigger(NEW_DATA, dataset="api-feedback"),))  # fmt: skip
+    before = evaluate(workspace, policy, LoopState("api"), T0)  # no feedback dataset yet
+    assert before.fired is None
+    label(workspace, log(workspace, 2))
+    loopml.datasets.from_feedback("api", workspace=workspace)
+    fired = evaluate(workspace, policy, LoopState("api", cursors=before.cursors), T0).fired
+    assert fired is not None and fired.reason == "new data: api-feedback v1 (was v0)"
+
+
 def test_a_pipeline_step_reads_it(workspace: Workspace, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     label(workspace, log(workspace, 4))

@@ -119,7 +119,8 @@ def _new_data(ws: Workspace, trigger: Trigger, cursors: dict[str, Any]) -> Fired
     key = f"new_data:{trigger.dataset}"
     try:
         latest = ws.store.datasets.get_version(trigger.dataset, "latest")  # type: ignore[arg-type]
-    except NotFoundError:
+    except NotFoundError:  # watched before it exists: its first version is new data
+        cursors.setdefault(key, 0)
         return None
     seen = cursors.get(key)
     cursors[key] = latest.version
