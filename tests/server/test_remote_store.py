@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
 
 from loopml.store.remote import RemoteMetadataStore
+from loopml.workspace import Workspace
 from tests.store.contract import RunStoreContract
 from tests.store.dataset_contract import DatasetStoreContract
 from tests.store.loop_contract import LoopStoreContract
@@ -24,7 +26,11 @@ class TestRemoteStore(
 ):
     @pytest.fixture
     def store(self, served, admin_token: str) -> Iterator[RemoteMetadataStore]:
-        server, _ = served
+        server, workspace = served
+        # The server sweeps stale runs with at least its own heartbeat timeout, whatever a
+        # client asks: short here, so the suite's sweep with 0.3 s is not raised to minutes.
+        config = dataclasses.replace(workspace.config, heartbeat_timeout=0.2)
+        server.use(Workspace(config, workspace.store))
         store = RemoteMetadataStore(server.url, admin_token)
         yield store
         store.close()

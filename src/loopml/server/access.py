@@ -48,6 +48,27 @@ class Access:
                     f"{needed.value} role there"
                 )
 
+    def narrow(
+        self, principal: Principal | None, store: str, method: str, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The arguments of a call as the server makes it for this caller: the stale-run sweep
+        (which every client makes as it opens a workspace) waits at least the server's own
+        heartbeat timeout, whatever the caller asked (a client with a short timeout must not
+        fail other clients' live runs), and, for a token without the editor role on every
+        project, covers only the projects it may edit (none for a viewer)."""
+        if (store, method) != ("runs", "fail_stale"):
+            return kwargs
+        narrowed = dict(kwargs)
+        floor = self.ws.config.heartbeat_timeout
+        asked = kwargs.get("timeout_seconds")
+        if isinstance(asked, int | float) and 0 < asked < floor:  # others: the store refuses
+            narrowed["timeout_seconds"] = floor
+        everywhere = principal is None or principal.may(Role.EDITOR, ALL_PROJECTS)
+        if kwargs.get("projects") is None and not everywhere:
+            assert principal is not None
+            narrowed["projects"] = editable_projects(principal)
+        return narrowed
+
     def projects_touched(self, store: str, kwargs: Mapping[str, Any], method: str = "") -> set[str]:
         if store not in ("runs", "projects"):
             return {ALL_PROJECTS}
@@ -62,10 +83,12 @@ class Access:
         creates = store == "runs" and method == "create"  # its run_id names the run to be
         run_ids = [kwargs["run_id"]] if "run_id" in kwargs and not creates else []
         run_ids += list(kwargs.get("run_ids") or ())
-        named |= {self._project_of(run_id) for run_id in _texts(run_ids)}
+        named |= {self.project_of(run_id) for run_id in _texts(run_ids)}
+        if kwargs.get("projects") is not None:  # an explicit list, even empty, names them all
+            return named
         return named or {ALL_PROJECTS}
 
-    def _project_of(self, run_id: str) -> str:
+    def project_of(self, run_id: str) -> str:
         found = self._run_projects.get(run_id)
         if found is None:  # a run never moves between projects
             found = self.ws.store.runs.get(run_id).project  # NotFoundError for an unknown run
@@ -73,6 +96,15 @@ class Access:
                 self._run_projects.clear()
             self._run_projects[run_id] = found
         return found
+
+
+def editable_projects(principal: Principal) -> list[str]:
+    """The projects (not "*") on which `principal` has the editor role or above."""
+    return sorted(
+        project
+        for project, role in principal.grants.items()
+        if project != ALL_PROJECTS and Role(role).covers(Role.EDITOR)
+    )
 
 
 def _texts(values: Any) -> Iterable[str]:

@@ -126,9 +126,11 @@ def _endpoint(store: str, method: str) -> Callable[[Request], Awaitable[Response
         cache: IdempotencyCache = request.app.state.idempotency
 
         def work() -> Any:
-            request.app.state.access.check(principal, store, method, kwargs)
+            access: Access = request.app.state.access
+            narrowed = access.narrow(principal, store, method, kwargs)
+            access.check(principal, store, method, narrowed)
             target = getattr(getattr(ws.store, store), method)
-            return rpc.encode_result(_call(store, method, target, kwargs))
+            return rpc.encode_result(_call(store, method, target, narrowed))
 
         user = principal.user if principal else None
         result = await run_in_threadpool(cache.run, (user, key) if key else None, work)

@@ -2,7 +2,9 @@
 
 An upload is hashed while it streams to a temporary file and stored only if it hashes to the
 digest in its URL, so a connection cut mid-upload leaves nothing visible and a retry starts
-clean. Blobs belong to no project: reading needs viewer on "*", writing editor on "*".
+clean. Blobs belong to no project: writing (and asking which digests are missing) needs the
+editor role on some project, so a token scoped to one project can log runs with artifacts;
+reading needs viewer on "*", or viewer on the project of a run that logged the blob.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.background import BackgroundTask
 from loopml.artifacts.hashing import new_hasher
 from loopml.core.auth import Principal, Role
 from loopml.core.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
+from loopml.server.access import editable_projects
 from loopml.server.bodies import read_limited, require_json
 from loopml.workspace import Workspace
 
@@ -37,7 +40,7 @@ def add_routes(app: FastAPI) -> None:
     @app.post(f"{PREFIX}/missing", tags=["blobs"])
     async def missing(request: Request) -> JSONResponse:
         """Which of the given digests the server does not have."""
-        _allow(request, Role.VIEWER)
+        _allow_write(request, Role.VIEWER)
         require_json(request)
         body = _parse(await read_limited(request, MAX_DIGESTS * 80))
         digests = body.get("digests") if isinstance(body, dict) else None
@@ -50,9 +53,9 @@ def add_routes(app: FastAPI) -> None:
     @app.get(PREFIX + "/{digest}", tags=["blobs"])
     async def download(digest: Digest, request: Request) -> Response:
         """The blob's bytes, verified against the digest before they are sent."""
-        _allow(request, Role.VIEWER)
-        cas = _workspace(request).artifacts
         digest = _digest(digest)
+        await run_in_threadpool(_allow_read, request, digest)
+        cas = _workspace(request).artifacts
         if not await run_in_threadpool(cas.has, digest):
             raise NotFoundError(f"blob {digest[:16]} not found")
         folder = _workspace(request).cache_dir / "downloads"
@@ -67,7 +70,7 @@ def add_routes(app: FastAPI) -> None:
     @app.put(PREFIX + "/{digest}", tags=["blobs"])
     async def upload(digest: Digest, request: Request) -> JSONResponse:
         """Store the body if it hashes to `digest` (BLAKE3)."""
-        _allow(request, Role.EDITOR)
+        _allow_write(request, Role.EDITOR)
         digest = _digest(digest)
         cas = _workspace(request).artifacts
         folder = _workspace(request).cache_dir / "uploads"
@@ -105,10 +108,26 @@ def _workspace(request: Request) -> Workspace:
     return request.app.state.workspace  # type: ignore[no-any-return]
 
 
-def _allow(request: Request, needed: Role) -> None:
+def _allow_write(request: Request, needed_everywhere: Role) -> None:
+    """Editor on some project, or `needed_everywhere` on "*"."""
     principal: Principal | None = request.state.principal
-    if principal is not None and not principal.may(needed):
-        raise PermissionDeniedError(
-            f"{principal.user} may not {'read' if needed is Role.VIEWER else 'write'} "
-            f"artifacts: it needs the {needed.value} role on every project ('*')"
-        )
+    if principal is None or principal.may(needed_everywhere) or editable_projects(principal):
+        return
+    raise PermissionDeniedError(
+        f"{principal.user} may not write artifacts: it needs the editor role on a project"
+    )
+
+
+def _allow_read(request: Request, digest: str) -> None:
+    """Viewer on "*", or on the project of a run that logged this blob as an artifact."""
+    principal: Principal | None = request.state.principal
+    if principal is None or principal.may(Role.VIEWER):
+        return
+    access = request.app.state.access
+    for run_id, _ in _workspace(request).store.runs.producers(digest):
+        if principal.may(Role.VIEWER, access.project_of(run_id)):
+            return
+    raise PermissionDeniedError(
+        f"{principal.user} may not read artifact {digest[:16]}: it needs the viewer role on "
+        "every project ('*') or on the project of a run that logged it"
+    )

@@ -85,8 +85,11 @@ class RunStore(abc.ABC):
     def heartbeat(self, run_ids: Sequence[str]) -> None: ...
 
     @abc.abstractmethod
-    def fail_stale(self, timeout_seconds: float) -> list[str]:
-        """Mark FAILED every RUNNING run whose heartbeat is older than the timeout."""
+    def fail_stale(
+        self, timeout_seconds: float, projects: Sequence[str] | None = None
+    ) -> list[str]:
+        """Mark FAILED every RUNNING run whose heartbeat is older than the timeout, in
+        `projects` (None: every project; names of no project match nothing)."""
 
     @abc.abstractmethod
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:

@@ -174,8 +174,10 @@ def _checker(hint: Any) -> Callable[[Any], bool]:
             and all(check(x) for check, x in zip(checks, v, strict=True))
         )
     if origin in (Sequence, list):
+        # A list or a tuple only: a str is a Sequence[str] too ("ab" would be read as the
+        # projects "a" and "b" behind an access check on "ab"), and so are bytes and ranges.
         each = _checker(args[0]) if args else _anything
-        return lambda v: isinstance(v, Sequence) and all(map(each, v))
+        return lambda v: isinstance(v, list | tuple) and all(map(each, v))
     return _anything
 
 

@@ -24,7 +24,7 @@ from loopml.core.entities import (
     RunStatus,
     freeze,
 )
-from loopml.core.errors import ConflictError, NotFoundError
+from loopml.core.errors import ConflictError, InvalidArgumentError, NotFoundError
 from loopml.core.ids import ms_to_datetime, new_id, now_ms
 from loopml.core.names import validate_artifact_name
 from loopml.store import filters
@@ -166,9 +166,21 @@ class SqlRunStore(RunStore):
         )
         write(self._engine, lambda conn: conn.execute(query))
 
-    def fail_stale(self, timeout_seconds: float) -> list[str]:
+    def fail_stale(
+        self, timeout_seconds: float, projects: Sequence[str] | None = None
+    ) -> list[str]:
+        if not isinstance(timeout_seconds, int | float) or not timeout_seconds > 0:
+            raise InvalidArgumentError(
+                "the heartbeat timeout must be a positive number of seconds, got "
+                f"{timeout_seconds!r}"
+            )
+        if projects is not None and not projects:
+            return []
         cutoff = now_ms() - int(timeout_seconds * 1000)
         stale = sa.and_(t.runs.c.status == RunStatus.RUNNING.value, t.runs.c.heartbeat_ms < cutoff)
+        if projects is not None:
+            named = sa.select(t.projects.c.id).where(t.projects.c.name.in_(list(projects)))
+            stale = sa.and_(stale, t.runs.c.project_id.in_(named))
         probe = sa.select(t.runs.c.id).where(stale)
         if not read(self._engine, lambda conn: conn.execute(probe.limit(1)).first()):
             return []  # the common case stays a read: no write lock taken at every open
