@@ -14,7 +14,7 @@ from typing import Any
 
 from loopml.core.errors import InvalidArgumentError, NotFoundError
 from loopml.core.loops import LoopState, Phase
-from loopml.core.monitoring import MonitorReport
+from loopml.core.monitoring import MonitorReport, Performance
 from loopml.core.policies import (
     DRIFT,
     LOWER_IS_BETTER,
@@ -25,6 +25,7 @@ from loopml.core.policies import (
     Policy,
     Trigger,
 )
+from loopml.core.serving import RouteMode
 from loopml.workspace import Workspace
 
 log = logging.getLogger("loopml.automation")
@@ -55,9 +56,8 @@ def evaluate(
     if state.phase is Phase.FAILED and state.trigger:  # retry what failed, after the cooldown
         retry = Fired(Trigger(MANUAL), f"retry after failure ({state.trigger})")
         return Evaluation(retry, cursors)
-    report: list[MonitorReport | None] = []  # one monitor check serves drift and performance
     for trigger in policy.triggers:
-        fired = _check(ws, policy, trigger, state, now, cursors, report)
+        fired = _check(ws, policy, trigger, state, now, cursors)
         if fired is not None:
             return Evaluation(fired, cursors)
     return Evaluation(None, cursors)
@@ -76,18 +76,16 @@ def _check(
     state: LoopState,
     now: datetime,
     cursors: dict[str, Any],
-    report: list[MonitorReport | None],
 ) -> Fired | None:
     if trigger.kind == SCHEDULE:
         return _schedule(trigger, now, cursors)
     if trigger.kind == NEW_DATA:
         return _new_data(ws, trigger, cursors)
-    if trigger.kind in (DRIFT, PERFORMANCE):
-        if not report:
-            report.append(_monitor(ws, policy, state, trigger))
-        if report[0] is None:
-            return None
-        return _drift(trigger, report[0]) if trigger.kind == DRIFT else _decay(trigger, report[0])
+    if trigger.kind == DRIFT:
+        report = _drift_report(ws, policy, state, trigger)
+        return None if report is None else _drift(trigger, report)
+    if trigger.kind == PERFORMANCE:
+        return _decay(trigger, _labelled_performance(ws, policy, state, trigger))
     return None  # manual: only on request
 
 
@@ -131,29 +129,54 @@ def _new_data(ws: Workspace, trigger: Trigger, cursors: dict[str, Any]) -> Fired
                                    "digest": latest.digest})  # fmt: skip
 
 
-def _monitor(
+def _drift_report(
     ws: Workspace, policy: Policy, state: LoopState, trigger: Trigger
 ) -> MonitorReport | None:
-    """A drift and performance check on the newest predictions of the serving version."""
+    """A drift check of this trigger's own window: the newest `window` predictions of the
+    serving version made since the last cycle began, once `min_predictions` of them exist."""
     from loopml.monitoring import api as monitoring
 
-    window = max((t.window for t in policy.triggers if t.kind in (DRIFT, PERFORMANCE)), default=500)
-    needed = min((t.min_predictions for t in policy.triggers if t.kind == DRIFT), default=1)
     try:
-        deployment = ws.store.deployments.get(policy.deployment)
-        version = deployment.primary.version
-        since = state.cycle_time  # only what was served since the last retrain began
-        seen = ws.store.predictions.query(deployment=policy.deployment, version=version,
-                                          since=since, limit=needed, newest=True)  # fmt: skip
-        if len(seen) < needed:
+        route = ws.store.deployments.get(policy.deployment).primary
+        seen = ws.store.predictions.query(
+            deployment=policy.deployment, model=route.model, version=route.version,
+            since=state.cycle_time, limit=trigger.min_predictions, newest=True,
+        )  # fmt: skip
+        if len(seen) < trigger.min_predictions:
             return None
         # Saved (the verdict is on record), but alert rules are `loopml monitor`'s business:
         # a pass every few seconds must not page anyone each time.
-        return monitoring.check(policy.deployment, window=window, since=since,
-                                model_version=version, alerts=False, workspace=ws)  # fmt: skip
+        return monitoring.check(policy.deployment, window=trigger.window,
+                                since=state.cycle_time, model_version=route.version,
+                                threshold=trigger.threshold, alpha=trigger.alpha,
+                                alerts=False, workspace=ws)  # fmt: skip
     except (NotFoundError, InvalidArgumentError) as exc:
-        log.warning("loop %s: no monitor verdict: %s", policy.deployment, exc)
+        log.warning("loop %s: no drift verdict: %s", policy.deployment, exc)
         return None
+
+
+def _labelled_performance(
+    ws: Workspace, policy: Policy, state: LoopState, trigger: Trigger
+) -> Performance | None:
+    """The metric on the newest `window` predictions of the serving version whose labels
+    have arrived (labels come late: the newest predictions rarely have one yet), judged only
+    once the window is full."""
+    from loopml.monitoring.performance import performance
+
+    try:
+        route = ws.store.deployments.get(policy.deployment).primary
+    except NotFoundError as exc:
+        log.warning("loop %s: no performance verdict: %s", policy.deployment, exc)
+        return None
+    labelled = ws.store.predictions.query(
+        deployment=policy.deployment, model=route.model, version=route.version,
+        since=state.cycle_time, labeled=True, limit=trigger.window, newest=True,
+    )  # fmt: skip
+    served = [p for p in labelled if p.route is not RouteMode.SHADOW]
+    if len(served) < trigger.window:
+        return None
+    return performance([p.output for p in served], [p.label for p in served],
+                       probabilities=[p.probabilities for p in served])  # fmt: skip
 
 
 def _drift(trigger: Trigger, report: MonitorReport) -> Fired | None:
@@ -172,12 +195,11 @@ def _drift(trigger: Trigger, report: MonitorReport) -> Fired | None:
     return Fired(trigger, f"drift in {', '.join(parts)}", {**details, "columns": drifted})
 
 
-def _decay(trigger: Trigger, report: MonitorReport) -> Fired | None:
-    performance = report.performance
+def _decay(trigger: Trigger, performance: Performance | None) -> Fired | None:
     if performance is None or not performance.available:
         return None
     value = performance.metrics.get(trigger.metric)
-    if value is None or performance.rows < min(trigger.window, 30):
+    if value is None:
         return None
     low = trigger.below is not None and value < trigger.below
     high = trigger.above is not None and value > trigger.above
@@ -187,6 +209,7 @@ def _decay(trigger: Trigger, report: MonitorReport) -> Fired | None:
     word = "below" if low else "above"
     if trigger.metric in LOWER_IS_BETTER and low:
         return None  # an error metric going down is good news
-    reason = f"{trigger.metric} {value:.4g} {word} {bound:g} on {performance.rows} labels"
+    reason = (f"{trigger.metric} {value:.4g} {word} {bound:g} on the newest "
+              f"{performance.rows} labelled predictions")  # fmt: skip
     return Fired(trigger, reason, {"metric": trigger.metric, "value": value,
-                                   "labels": performance.rows, "report": report.id})  # fmt: skip
+                                   "labels": performance.rows})  # fmt: skip

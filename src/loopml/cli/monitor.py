@@ -43,8 +43,8 @@ def monitor_command(
     from loopml.monitoring.api import check_with_data
 
     options: dict[str, Any] = {"reference": reference, "since": _parse_since(since)}
-    if window is not None:
-        options["window"] = window
+    if window is not None or since is not None:
+        options["window"] = window  # --since alone: every prediction since then
     checked = check_with_data(deployment, **options)
     if html is not None:
         _write_html(checked, html, quiet=as_json)

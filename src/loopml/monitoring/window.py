@@ -40,13 +40,14 @@ def read_window(
     until: datetime | None = None,
     model_version: int | None = None,
 ) -> Window:
-    """The last `last` predictions (or those in [since, until)), served answers only."""
+    """The newest `last` predictions in [since, until) (all of them when `last` is None),
+    served answers only."""
     ws.store.deployments.get(deployment)  # NotFoundError names an unknown deployment
     label = _describe(deployment, last, since, until, model_version)
     selection = {
         "deployment": deployment, "since": since, "until": until, "version": model_version,
-        "limit": last if last and since is None else 1_000_000,
-        "newest": bool(last and since is None),
+        "limit": last or 1_000_000,
+        "newest": bool(last),
     }  # fmt: skip
     columns = getattr(ws.store.predictions, "columns", None)
     if columns is not None:  # the SQL store reads columns without a record per prediction
@@ -58,10 +59,10 @@ def read_window(
 
 def _describe(deployment: str, last: int | None, since: Any, until: Any, version: Any) -> str:
     parts = [f"deployment {deployment}"]
+    if last:
+        parts.append(f"last {last} predictions")
     if since is not None or until is not None:
         parts.append(f"from {since or 'the start'} to {until or 'now'}")
-    elif last:
-        parts.append(f"last {last} predictions")
     if version is not None:
         parts.append(f"version {version}")
     return ", ".join(parts)

@@ -1,0 +1,64 @@
+"""Triggers judge their own windows: a performance window counts labelled predictions (labels
+come late), every trigger keeps its window after the first cycle, and the drift trigger's
+minimum does not hold the others back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from loopml.automation import triggers
+from loopml.automation.controller import Controller
+from loopml.core.loops import LoopState
+from loopml.core.serving import RouteMode
+from tests.automation.conftest import POLICY, make_frame
+
+NOW = datetime.now(UTC) + timedelta(hours=1)
+
+
+def _policy(world, triggers_yaml: str):
+    text = POLICY.format(quality="good", fail="false", cooldown="0s", max_duration="1h")
+    default = "      - new_data: tx\n      - drift: {window: 300, min_predictions: 100}\n"
+    text = text.replace(default, triggers_yaml)
+    (world.root / "loopml.yaml").write_text(text)
+    return Controller(world.ws).policies["api"]
+
+
+def test_performance_counts_labelled_predictions_when_labels_lag(world) -> None:
+    world.bootstrap()
+    policy = _policy(world, "      - performance: {metric: accuracy, below: 0.8, window: 200}\n")
+    world.serve(1, RouteMode.PRIMARY, make_frame(300, shift=2.0, seed=5))  # old, labelled
+    world.serve(1, RouteMode.PRIMARY, make_frame(600, seed=6), labels=False)  # newest: no labels
+    fired = triggers.evaluate(world.ws, policy, LoopState("api"), NOW).fired
+    assert fired is not None and fired.trigger.kind == "performance", fired
+    assert fired.details["labels"] == 200 and fired.details["value"] < 0.8
+    assert "newest 200 labelled" in fired.reason
+
+
+def test_performance_waits_for_a_full_window_of_labels(world) -> None:
+    world.bootstrap()
+    policy = _policy(world, "      - performance: {metric: accuracy, below: 0.8, window: 200}\n")
+    world.serve(1, RouteMode.PRIMARY, make_frame(150, shift=2.0, seed=5))
+    world.serve(1, RouteMode.PRIMARY, make_frame(600, seed=6), labels=False)
+    assert triggers.evaluate(world.ws, policy, LoopState("api"), NOW).fired is None
+
+
+def test_a_trigger_keeps_its_window_after_a_cycle(world) -> None:
+    world.bootstrap()
+    policy = _policy(world, "      - drift: {window: 300, min_predictions: 100}\n")
+    cycle = datetime.now(UTC) - timedelta(minutes=5)
+    world.serve(1, RouteMode.PRIMARY, make_frame(2000, seed=7), labels=False)
+    state = LoopState("api", cycle=1, cycle_time=cycle)
+    report = triggers._drift_report(world.ws, policy, state, policy.triggers[0])
+    assert report is not None and report.current_rows == 300
+    assert "last 300 predictions" in report.current
+
+
+def test_the_drift_minimum_does_not_hold_back_performance(world) -> None:
+    world.bootstrap()
+    drift = "      - drift: {window: 5000, min_predictions: 5000}\n"
+    policy = _policy(
+        world, drift + "      - performance: {metric: accuracy, below: 0.8, window: 100}\n"
+    )
+    world.serve(1, RouteMode.PRIMARY, make_frame(300, shift=2.0, seed=8))
+    fired = triggers.evaluate(world.ws, policy, LoopState("api"), NOW).fired
+    assert fired is not None and fired.trigger.kind == "performance"
