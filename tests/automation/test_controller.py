@@ -153,3 +153,15 @@ def test_an_invalid_policy_stops_the_controller_before_it_acts(world, controller
     with pytest.raises(ProjectConfigError, match=r"loopml.yaml:4: policies.api.pipeline: unknown"):
         controller()
     assert world.ws.store.loops.list() == []
+
+
+def test_a_retrain_that_reproduces_the_champion_settles_without_a_canary(world, controller):
+    """Nothing changed since v1: the pipeline is served from the cache and names v1 itself."""
+    world.bootstrap()
+    state = controller().run_once(manual=["api"])[0].state
+    assert state.phase is Phase.UNCHANGED and state.candidate == "clf/1", state
+    assert state.baseline == "clf/1"
+    assert loopml.deployments.get("api", workspace=world.ws).canary is None
+    assert loopml.registry.get_alias("clf", "champion", workspace=world.ws).version == 1
+    again = controller().run_once()[0].state  # settled: triggers are evaluated again
+    assert again.phase is Phase.UNCHANGED and again.cycle == state.cycle

@@ -58,7 +58,7 @@ def promote(ws: Workspace, policy: Policy, candidate: str, numbers: Mapping[str,
     elif current.primary.uri != candidate:
         deployments.set_primary(policy.deployment, candidate, reason="loop: promoted",
                                 workspace=ws)  # fmt: skip
-    name, version = _split(candidate)
+    name, version = split_uri(candidate)
     try:
         already = ws.store.models.get_alias(name, CHAMPION).version == version
     except NotFoundError:
@@ -126,11 +126,11 @@ def _announced(ws: Workspace, policy: Policy, action: str, details: Mapping[str,
 def _tag(
     ws: Workspace, candidate: str, result: str, extra: Mapping[str, str] | None = None
 ) -> None:
-    name, version = _split(candidate)
+    name, version = split_uri(candidate)
     ws.store.models.update_version(name, version, tags={TAG_GATE: result, **(extra or {})})
 
 
-def _split(uri: str) -> tuple[str, int]:
+def split_uri(uri: str) -> tuple[str, int]:
     name, _, version = uri.rpartition("/")
     return name, int(version)
 

@@ -201,8 +201,12 @@ class Controller:
     def _gate(self, policy: Policy, state: LoopState) -> LoopState:
         assert state.candidate is not None
         baseline = actions.champion(self.ws, policy)
-        if baseline == state.candidate:
-            baseline = None  # a retrain that reproduced the champion is judged on floors only
+        if baseline is not None and training.same_model(self.ws, state.candidate, baseline):
+            # A fully cached pipeline returns the champion itself: nothing to judge or canary.
+            details = {"candidate": state.candidate, "champion": baseline}
+            return self._save(dataclasses.replace(state, baseline=baseline), Phase.UNCHANGED,
+                              f"{state.candidate} is the champion {baseline} (same files): "
+                              "nothing to gate or canary", details)  # fmt: skip
         run = training.pipeline_run(self.ws, state.pipeline_run_id)
         data = judging.gate_data(self.ws, policy.gate, run)
         decision = judging.gate(self.ws, policy, state.candidate, baseline, data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from loopml.automation.actions import split_uri
 from loopml.core.errors import LoopmlError, NotFoundError
 from loopml.core.models import ModelVersion
 from loopml.core.pipelines import TAG_CACHED_FROM, PipelineRun
@@ -54,3 +55,12 @@ def _step_runs(ws: Workspace, run_id: str | None) -> list[str]:
         return []
     source = run.tags.get(TAG_CACHED_FROM)
     return [run_id, source] if source else [run_id]
+
+
+def same_model(ws: Workspace, candidate: str, champion: str) -> bool:
+    """The same version, or another version holding the same files (same digest)."""
+    if candidate == champion:
+        return True
+    models = ws.store.models
+    mine, theirs = (models.get_version(*split_uri(uri)) for uri in (candidate, champion))
+    return mine.digest == theirs.digest

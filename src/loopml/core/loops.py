@@ -2,7 +2,7 @@
 and the lease that lets one controller act on a deployment at a time.
 
     idle -> training -> gating -> canary -> promoted | rolled_back
-                           \\-> rejected          (and any step -> failed)
+                           \\-> rejected | unchanged   (and any step -> failed)
 
 The terminal phases behave like idle: the next pass evaluates the triggers again.
 """
@@ -25,6 +25,7 @@ class Phase(enum.StrEnum):
     PROMOTED = "promoted"
     ROLLED_BACK = "rolled_back"
     REJECTED = "rejected"
+    UNCHANGED = "unchanged"  # training reproduced the champion (same version or same files)
     FAILED = "failed"
 
     @property
@@ -33,7 +34,8 @@ class Phase(enum.StrEnum):
         return self in _SETTLED
 
 
-_SETTLED = frozenset({Phase.IDLE, Phase.PROMOTED, Phase.ROLLED_BACK, Phase.REJECTED, Phase.FAILED})
+_SETTLED = frozenset({Phase.IDLE, Phase.PROMOTED, Phase.ROLLED_BACK, Phase.REJECTED,
+                      Phase.UNCHANGED, Phase.FAILED})  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -24,7 +24,8 @@ TAG_GATE_REASONS = "loopml.gate.reasons"
 RECENT_PREDICTIONS = 5_000  # the newest, for the request-rate and latency charts
 MAX_BUCKETS = 60
 LATEST = 20  # predictions listed on a deployment's page
-DECISIONS = (Phase.CANARY, Phase.PROMOTED, Phase.ROLLED_BACK, Phase.REJECTED, Phase.FAILED)
+DECISIONS = (Phase.CANARY, Phase.PROMOTED, Phase.ROLLED_BACK, Phase.REJECTED, Phase.UNCHANGED,
+             Phase.FAILED)  # fmt: skip
 
 
 @router.get("/models")
