@@ -9,6 +9,8 @@ policies:
       - schedule: "0 3 * * *"        # cron, UTC
       - new_data: wine               # a new version of this dataset
       - drift: {columns: [alcohol], window: 500, min_predictions: 200}   # or `drift: dataset`
+                                     # threshold: calibrated (default) | default | a number
+                                     # alpha: 0.01 (calibrated: a column's false-alarm rate)
       - performance: {metric: accuracy, below: 0.85, window: 200}        # labelled predictions
       - manual                       # `loopml loop trigger` (always allowed; listed for clarity)
     gate:
@@ -57,7 +59,8 @@ _CANARY_KEYS = (
     "traffic", "min_requests", "min_labels", "metric", "max_metric_drop",
     "max_error_rate_increase", "max_latency_ratio", "max_duration", "on_timeout",
 )  # fmt: skip
-_DRIFT_KEYS = ("columns", "window", "min_predictions")
+_DRIFT_KEYS = ("columns", "window", "min_predictions", "threshold", "alpha")
+CALIBRATED, DEFAULT_THRESHOLD = "calibrated", "default"  # drift thresholds (or a number)
 _PERFORMANCE_KEYS = ("metric", "below", "above", "window")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -74,6 +77,8 @@ class Trigger:
     above: float | None = None  # for errors (lower is better)
     window: int = 500  # drift, performance: the newest predictions looked at
     min_predictions: int = 100  # drift: fewer than this are not judged
+    threshold: float | str = CALIBRATED  # drift: "calibrated", "default" or a number
+    alpha: float = 0.01  # drift, calibrated: each column's false-alarm rate
 
     def describe(self) -> str:
         if self.kind == SCHEDULE:
@@ -248,12 +253,25 @@ def _drift(field: Field) -> Trigger:
         return Trigger(DRIFT)
     field.mapping(allowed=_DRIFT_KEYS)
     window = _count(field.child("window"), 500)
+    alpha = field.child("alpha")
     return Trigger(
         DRIFT,
         columns=_names(field.child("columns")),
         window=window,
         min_predictions=min(window, _count(field.child("min_predictions"), 100)),
+        threshold=_drift_threshold(field.child("threshold")),
+        alpha=0.01 if alpha.value is None else alpha.number(low=1e-6, high=0.49),
     )
+
+
+def _drift_threshold(field: Field) -> float | str:
+    if field.value is None:
+        return CALIBRATED
+    if field.value in (CALIBRATED, DEFAULT_THRESHOLD):
+        return str(field.value)
+    if isinstance(field.value, str):
+        raise field.error(f"must be calibrated, default or a number, got {field.value!r}")
+    return field.number(low=0.0)
 
 
 def _performance(field: Field) -> Trigger:

@@ -67,7 +67,7 @@ def check(
     "default" (None: each test's default, the dataset drifting when `drift_share`, 0.5, of
     the columns do), "calibrated" (per column, the 1 - `alpha` quantile of the statistic on
     reference samples of the window's size; the dataset drifting when more columns drift than
-    chance explains at level `alpha`) or a number; see `loopml.monitoring.thresholds`.
+    chance explains) or a number; see `loopml.monitoring.thresholds`.
     With `alerts` (and `save`), the alert rules of `loopml.yaml` are checked against a
     deployment's report (audit events, webhooks once per episode); `report.alerts` names the
     rules the report crosses.

@@ -79,7 +79,7 @@ def sorted_numeric_drift(
     if test not in NUMERIC_TESTS:
         raise InvalidArgumentError(f"column {name!r}: {test!r} is not a numeric test")
     threshold = DEFAULT_THRESHOLDS[test] if threshold is None else threshold
-    statistic = _NUMERIC[test](reference, current)
+    statistic = numeric_statistic(test, reference, current)
     return ColumnDrift(name, test, statistic, threshold, is_drift(test, statistic, threshold),
                        "numeric", reference.count, len(current))  # fmt: skip
 
@@ -185,6 +185,11 @@ _NUMERIC = {"ks": _ks, "wasserstein": _wasserstein, "psi": _psi_numeric,
             "jensenshannon": _js_numeric}  # fmt: skip
 
 
+def numeric_statistic(test: str, reference: ColumnProfile, current: np.ndarray) -> float:
+    """The statistic of numeric `test` for sorted, finite `current` values."""
+    return _NUMERIC[test](reference, current)
+
+
 # -- categorical --------------------------------------------------------------------------
 def categorical_drift(
     name: str,
@@ -199,22 +204,32 @@ def categorical_drift(
     if test not in CATEGORICAL_TESTS:
         raise InvalidArgumentError(f"column {name!r}: {test!r} is not a categorical test")
     threshold = DEFAULT_THRESHOLDS[test] if threshold is None else threshold
-    ref_counts = dict(reference.counts or {})
-    if reference.other:
-        ref_counts["\0other"] = reference.other
+    ref_counts = reference_counts(reference)
     keys = sorted(set(ref_counts) | set(current))
     ref = np.array([ref_counts.get(k, 0) for k in keys], dtype=np.float64)
     cur = np.array([current.get(k, 0) for k in keys], dtype=np.float64)
-    if not ref.sum() or not cur.sum():
-        statistic = float("nan")
-    elif test == "chisquare":
-        statistic = _chisquare(ref, cur)
-    elif test == "jensenshannon":
-        statistic = jensen_shannon(ref / ref.sum(), cur / cur.sum())
-    else:
-        statistic = psi(ref / ref.sum(), cur / cur.sum())
+    statistic = categorical_statistic(test, ref, cur)
     return ColumnDrift(name, test, statistic, threshold, is_drift(test, statistic, threshold),
                        "categorical", int(ref.sum()), int(cur.sum()))  # fmt: skip
+
+
+def reference_counts(reference: ColumnProfile) -> dict[str, int]:
+    """Category -> count in the reference, the categories beyond the cap as one."""
+    counts = dict(reference.counts or {})
+    if reference.other:
+        counts["\0other"] = reference.other
+    return counts
+
+
+def categorical_statistic(test: str, ref: np.ndarray, cur: np.ndarray) -> float:
+    """The statistic of categorical `test` for counts aligned on the same categories."""
+    if not ref.sum() or not cur.sum():
+        return float("nan")
+    if test == "chisquare":
+        return _chisquare(ref, cur)
+    if test == "jensenshannon":
+        return jensen_shannon(ref / ref.sum(), cur / cur.sum())
+    return psi(ref / ref.sum(), cur / cur.sum())
 
 
 def _chisquare(ref: np.ndarray, cur: np.ndarray) -> float:

@@ -4,9 +4,12 @@ the one the served model was trained on, found through lineage), or a frame."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
-from loopml.core.datasets import DatasetVersion, Profile
+from blake3 import blake3
+
+from loopml.core.datasets import DatasetVersion, Profile, profile_to_json
 from loopml.core.errors import NotFoundError
 from loopml.core.models import ModelVersion
 from loopml.data import versions
@@ -22,6 +25,13 @@ class Reference:
     profile: Profile
     label: str
     dataset: DatasetVersion | None = None
+
+    def key(self) -> str:
+        """A digest naming this reference: its dataset version's, else its profile's."""
+        if self.dataset is not None:
+            return self.dataset.digest
+        text = json.dumps(profile_to_json(self.profile), sort_keys=True, default=str)
+        return blake3(text.encode()).hexdigest()
 
 
 def from_dataset(ws: Workspace, name: str, version: int | str = "latest") -> Reference:
