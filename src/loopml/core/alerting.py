@@ -12,6 +12,8 @@
         metric: accuracy            # performance_below
         threshold: 0.9              # performance_below, null_share_above
         notify: [ops]               # webhook names; none: only the audit event
+        renotify: 6h                # while it keeps holding, notify again this often
+                                    #   (default: never; once per episode)
 
 Webhooks never reach loopback, link-local, private or other non-public addresses unless
 `allow_private` says so: `true` for any of them, or a list of networks (`127.0.0.1/32`) to allow
@@ -50,7 +52,11 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _RESERVED_HEADERS = ("host", "content-type", "content-length", "transfer-encoding", "connection")
 _WEBHOOK_KEYS = ("url", "headers", "timeout", "allow_private", "ca_file")
-_RULE_KEYS = ("name", "deployment", "when", "column", "metric", "threshold", "notify")
+_RULE_KEYS = (
+    "name", "deployment", "when", "column", "metric", "threshold", "notify", "renotify",
+)  # fmt: skip
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -81,6 +87,7 @@ class AlertRule:
     metric: str | None = None
     threshold: float | None = None
     notify: tuple[str, ...] = ()  # webhook names
+    renotify: float | None = None  # seconds between notifications while it holds; None: once
 
     @property
     def action(self) -> str:
@@ -221,7 +228,24 @@ def _rule(entry: Field, webhooks: Mapping[str, Webhook]) -> AlertRule:
         metric.absent("null_share_above looks at a column")
         parsed["threshold"] = threshold.required().number(low=0.0, high=1.0)
     return AlertRule(name.value, deployment.value, when, notify=_notify(entry, webhooks),
-                     **parsed)  # fmt: skip
+                     renotify=_renotify(entry.child("renotify")), **parsed)  # fmt: skip
+
+
+def _renotify(field: Field) -> float | None:
+    """Seconds, from a number or text such as 90s, 30m, 6h, 1d; None when absent."""
+    value = field.value
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise field.error(f"must be a duration such as 30m, 6h or 1d, got {value!r}")
+        seconds = float(match[1]) * _SECONDS[match[2]]
+    if not 0 < seconds < float("inf"):
+        raise field.error(f"must be a finite duration longer than zero, got {value!r}")
+    return seconds
 
 
 def _metric(field: Field) -> str:

@@ -1,12 +1,13 @@
 """Alerts: rules from `loopml.yaml` checked against a monitoring report, then fired.
 
-    fired = evaluate(report, config.alerts)        # pure: which rules the report crosses
-    fire(workspace, fired, config.webhooks)        # audit event first, then the webhooks
+    crossed = evaluate(report, config.alerts)      # pure: which rules the report crosses
+    fire(workspace, crossed, config.webhooks)      # audit event first, then the webhooks
 
-Each alert is written as an audit event (actor "monitoring", action "alert.<when>", target
-"deployment:NAME"): that event is the trigger the continuous-training controller reads, so it is
-written before any webhook is tried and whatever the webhooks do. Deliveries are then recorded
-in one more event ("webhook.delivery", same target) with each webhook's outcome.
+`loopml.monitoring.episodes` decides which crossed rules notify (once per episode). Each
+notification is written as an audit event (actor "monitoring", action "alert.<when>", target
+"deployment:NAME"), the record of the alert (and of its episode), so it is written before any
+webhook is tried and whatever the webhooks do. Deliveries are then recorded in one more event
+("webhook.delivery", same target) with each webhook's outcome.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from loopml.core.alerting import (
@@ -46,6 +48,9 @@ class Alert:
     value: float | None = None  # the measured value (drift share, statistic, metric, share)
     threshold: float | None = None  # the value it was held against
     model: str | None = None  # the model version serving the window, e.g. "iris/3"
+    time: datetime | None = None  # the report's time: when the condition was seen
+    episode: str | None = None  # the episode this notification belongs to
+    notification: str = "opened"  # opened | renotify
 
     @property
     def target(self) -> str:
@@ -68,6 +73,11 @@ class Alert:
             details["column"] = self.rule.column
         if self.rule.metric is not None:
             details["metric"] = self.rule.metric
+        if self.episode is not None:
+            details["episode"] = self.episode
+            details["notification"] = self.notification
+        if self.time is not None:
+            details["time"] = self.time.isoformat()
         return details
 
     def payload(self) -> dict[str, Any]:
@@ -94,8 +104,21 @@ def evaluate(report: MonitorReport, rules: Iterable[AlertRule]) -> list[Alert]:
         if crossed is not None:
             message, value, threshold = crossed
             alerts.append(Alert(rule, deployment, report.id, message, _finite(value),
-                                _finite(threshold), report.model))  # fmt: skip
+                                _finite(threshold), report.model, report.time))  # fmt: skip
     return alerts
+
+
+def measurable(report: MonitorReport, rule: AlertRule) -> bool:
+    """Whether `report` can tell if `rule`'s condition holds (a column it covers, a metric
+    with labels): a report that cannot neither opens nor closes an episode."""
+    if rule.when == DATASET_DRIFT:
+        return bool(report.columns)
+    if rule.when == COLUMN_DRIFT:
+        return rule.column in report.columns
+    if rule.when == PERFORMANCE_BELOW:
+        perf = report.performance
+        return perf.available and perf.metrics.get(rule.metric) is not None
+    return rule.column is not None and null_share(report, rule.column) is not None
 
 
 Crossed = tuple[str, float | None, float | None] | None
@@ -202,29 +225,44 @@ def fire(
     """
     fired = []
     for alert in alerts:
-        recorded = _record(workspace, alert.rule.action, alert.target, alert.details())
+        recorded = record(workspace, alert.rule.action, alert.target, alert.details())
         log.warning("alert %s on %s: %s", alert.rule.name, alert.deployment, alert.message)
-        deliveries = tuple(_deliver(webhooks, name, alert) for name in alert.rule.notify)
-        if deliveries:
-            _record(workspace, DELIVERY_ACTION, alert.target, {
-                "rule": alert.rule.name,
-                "report": alert.report,
-                "action": alert.rule.action,
-                "deliveries": [d.to_json() for d in deliveries],
-            })  # fmt: skip
+        deliveries = deliver_all(workspace, webhooks, alert, alert.payload(), alert.rule.action)
         fired.append(Fired(alert, recorded, deliveries))
     return fired
 
 
-def _deliver(webhooks: Mapping[str, Webhook], name: str, alert: Alert) -> Delivery:
+def _deliver(
+    webhooks: Mapping[str, Webhook], name: str, alert: Alert, payload: Mapping[str, Any]
+) -> Delivery:
     webhook = webhooks.get(name)
     if webhook is None:  # parse_alerts refuses this; a hand-built rule might not
         log.error("alert %s: no webhook named %r", alert.rule.name, name)
         return Delivery(name, False, error=f"no webhook named {name!r}")
-    return deliver(webhook, alert.payload())
+    return deliver(webhook, payload)
 
 
-def _record(workspace: Workspace, action: str, target: str, details: dict[str, Any]) -> bool:
+def deliver_all(
+    workspace: Workspace,
+    webhooks: Mapping[str, Webhook],
+    alert: Alert,
+    payload: Mapping[str, Any],
+    action: str,
+) -> tuple[Delivery, ...]:
+    """POST `payload` to each webhook `alert`'s rule names; record the outcomes."""
+    deliveries = tuple(_deliver(webhooks, name, alert, payload) for name in alert.rule.notify)
+    if deliveries:
+        record(workspace, DELIVERY_ACTION, alert.target, {
+            "rule": alert.rule.name,
+            "report": alert.report,
+            "action": action,
+            "deliveries": [d.to_json() for d in deliveries],
+        })  # fmt: skip
+    return deliveries
+
+
+def record(workspace: Workspace, action: str, target: str, details: dict[str, Any]) -> bool:
+    """Write an audit event as the monitoring actor; False (logged) when the store fails."""
     try:
         workspace.store.audit.record(ACTOR, action, target, details)
     except Exception:

@@ -30,6 +30,7 @@ from loopml.data import versions
 from loopml.data.profile import profile_table
 from loopml.data.readers import to_table
 from loopml.monitoring import alerts as alerting
+from loopml.monitoring import episodes
 from loopml.monitoring.calibration import DEFAULT_ALPHA, Calibrator
 from loopml.monitoring.compare import ColumnRule, compare
 from loopml.monitoring.performance import performance
@@ -129,8 +130,8 @@ def check_with_data(
         checked = dataclasses.replace(checked, report=alerting.with_alerts(checked.report, fired))
     if save:
         ws.store.monitoring.save(checked.report)
-    if project and fired:  # after saving: the events name the stored report
-        alerting.fire(ws, fired, project.webhooks)
+    if project and project.alerts:  # after saving: the events name the stored report
+        episodes.notify(ws, checked.report, project.alerts, fired, project.webhooks)
     return checked
 
 
