@@ -270,10 +270,112 @@ class RunStoreContract:
     def test_invalid_limit_and_token(self, store: MetadataStore) -> None:
         with pytest.raises(InvalidArgumentError, match="limit"):
             store.runs.search(None, limit=0)
-        with pytest.raises(InvalidArgumentError, match="page token"):
+        with pytest.raises(InvalidArgumentError, match=r"page.token"):
             store.runs.search(None, page_token="garbage!")
 
     def test_filter_values_are_parameters_not_sql(self, store: MetadataStore, populated) -> None:
         hostile = "params.model = 'm1'' OR ''1''=''1'"
         assert store.runs.search(None, hostile) == []
         assert len(store.runs.search(["search"])) == 10
+
+    # -- limits (issue 14.8): the same refusals from every backend ---------------------------
+    @pytest.mark.security
+    def test_keys_and_values_within_the_documented_limits_are_kept(
+        self, store: MetadataStore
+    ) -> None:
+        run = store.runs.create("p", "n" * 250, tags={"k" * 250: "v" * 8000})
+        store.runs.log_params(run.id, {"k" * 250: "v" * 6000})
+        store.runs.log_metrics(run.id, [point("m" * 250, 1.0, 0)])
+        store.runs.set_tags(run.id, {"t": "é" * 8000})  # characters, not bytes
+        got = store.runs.get(run.id)
+        assert got.params == {"k" * 250: "v" * 6000} and got.metrics == {"m" * 250: 1.0}
+        assert got.tags == {"k" * 250: "v" * 8000, "t": "é" * 8000}
+
+    @pytest.mark.security
+    @pytest.mark.parametrize(
+        ("what", "limit"),
+        [
+            ("param key", "250"),
+            ("param value", "6000"),
+            ("metric key", "250"),
+            ("tag key", "250"),
+            ("tag value", "8000"),
+            ("run tag", "8000"),
+            ("run name", "250"),
+        ],
+    )
+    def test_too_long_is_refused_with_the_limit_named(
+        self, store: MetadataStore, what: str, limit: str
+    ) -> None:
+        run = store.runs.create("p", "r")
+        calls = {
+            "param key": lambda: store.runs.log_params(run.id, {"k" * 10_000: "1"}),
+            "param value": lambda: store.runs.log_params(run.id, {"C": "x" * (1 << 20)}),
+            "metric key": lambda: store.runs.log_metrics(run.id, [point("m" * 251, 1.0, 0)]),
+            "tag key": lambda: store.runs.set_tags(run.id, {"t" * 251: "v"}),
+            "tag value": lambda: store.runs.set_tags(run.id, {"t": "v" * 8001}),
+            "run tag": lambda: store.runs.create("p", "r", tags={"t": "v" * 8001}),
+            "run name": lambda: store.runs.create("p", "n" * 251),
+        }
+        with pytest.raises(InvalidArgumentError, match=f"the limit is {limit}"):
+            calls[what]()
+        got = store.runs.get(run.id)
+        assert (got.params, got.metrics, got.tags) == ({}, {}, {})
+        assert [r.id for r in store.runs.search(["p"])] == [run.id]
+
+    @pytest.mark.security
+    @pytest.mark.parametrize(
+        "what",
+        ["param key", "param value", "metric key", "tag key", "tag value", "run name", "error"],
+    )
+    def test_nul_characters_are_refused(self, store: MetadataStore, what: str) -> None:
+        run = store.runs.create("p", "r")
+        calls = {
+            "param key": lambda: store.runs.log_params(run.id, {"a\x00b": "1"}),
+            "param value": lambda: store.runs.log_params(run.id, {"C": "1\x00"}),
+            "metric key": lambda: store.runs.log_metrics(run.id, [point("m\x00", 1.0, 0)]),
+            "tag key": lambda: store.runs.set_tags(run.id, {"\x00": "v"}),
+            "tag value": lambda: store.runs.set_tags(run.id, {"t": "v\x00v"}),
+            "run name": lambda: store.runs.create("p", "r\x00"),
+            "error": lambda: store.runs.set_status(run.id, RunStatus.FAILED, "boom\x00"),
+        }
+        with pytest.raises(InvalidArgumentError, match="NUL"):
+            calls[what]()
+        got = store.runs.get(run.id)
+        assert (got.params, got.metrics, got.tags, got.status) == ({}, {}, {}, "RUNNING")
+
+    # -- hostile searches (issue 14.9): refused as the caller's mistake ----------------------
+    @pytest.mark.security
+    @pytest.mark.parametrize("depth", [3000, 200_000])
+    def test_deeply_nested_filters_are_refused(self, store: MetadataStore, depth: int) -> None:
+        text = "(" * depth + "metrics.acc > 0.5" + ")" * depth
+        with pytest.raises(InvalidArgumentError, match="invalid filter"):
+            store.runs.search(None, text)
+        assert store.runs.search(None, "(" * 20 + "metrics.acc > 0.5" + ")" * 20) == []
+
+    @pytest.mark.security
+    def test_long_filters_are_refused(self, store: MetadataStore) -> None:
+        text = " or ".join(f"params.C = '{i}'" for i in range(20_000))
+        with pytest.raises(InvalidArgumentError, match="filter"):
+            store.runs.search(None, text)
+        with pytest.raises(InvalidArgumentError, match="NUL"):
+            store.runs.search(None, "params.C = 'a\x00'")
+        with pytest.raises(InvalidArgumentError, match="order_by"):
+            store.runs.search(None, order_by=[f"metrics.m{i}" for i in range(100)])
+        with pytest.raises(InvalidArgumentError, match="order_by"):
+            store.runs.search(None, order_by=["metrics.`a\x00`"])
+
+    @pytest.mark.security
+    @pytest.mark.parametrize("offset", [2**63, 2**70, 10**30, -1, 1.5, "3", None])
+    def test_page_tokens_out_of_range_are_refused(
+        self, store: MetadataStore, offset: object
+    ) -> None:
+        import base64
+        import json
+
+        token = base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+        with pytest.raises(InvalidArgumentError, match=r"page.token"):
+            store.runs.search(None, page_token=token)
+        for token in ("\x00", "e30=", "W10=", "bnVsbA==", "x" * 10_000, "🙂"):
+            with pytest.raises(InvalidArgumentError, match=r"page.token"):
+                store.runs.search(None, page_token=token)

@@ -8,11 +8,18 @@ everything else editor.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import sqlalchemy as sa
+
 from loopml.core.auth import ALL_PROJECTS, Principal, Role
-from loopml.core.errors import AuthenticationError, PermissionDeniedError
+from loopml.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+)
 from loopml.store import rpc
 from loopml.workspace import Workspace
 
@@ -96,6 +103,25 @@ class Access:
                 self._run_projects.clear()
             self._run_projects[run_id] = found
         return found
+
+
+def call_store(store: str, method: str, target: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """The store call, with the database refusals that a request's values cause (and the
+        store did not name) answered as the caller's mistake instead of the server's: a number
+        too large for its column (400), a value the database cannot hold (a NUL, too long for its
+    column: 400), a row that clashes with a stored one (409). Used by the API and the pages."""
+    try:
+        return target(**kwargs)
+    except OverflowError as exc:
+        raise InvalidArgumentError(f"{store}.{method}: a number is out of range ({exc})") from None
+    except sa.exc.DataError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise InvalidArgumentError(f"{store}.{method}: a value was refused ({reason})") from None
+    except sa.exc.IntegrityError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise ConflictError(
+            f"{store}.{method}: it clashes with what is stored ({reason})"
+        ) from None
 
 
 def editable_projects(principal: Principal) -> list[str]:

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +24,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from loopml.core.auth import Principal
 from loopml.core.errors import (
     AuthenticationError,
-    ConflictError,
     InvalidArgumentError,
     LoopmlError,
     PermissionDeniedError,
@@ -33,7 +31,7 @@ from loopml.core.errors import (
 )
 from loopml.core.origin import cross_origin_refusal
 from loopml.server import blobs, ui
-from loopml.server.access import Access
+from loopml.server.access import Access, call_store
 from loopml.server.bodies import read_limited, require_json
 from loopml.server.idempotency import IdempotencyCache
 from loopml.store import rpc
@@ -130,7 +128,7 @@ def _endpoint(store: str, method: str) -> Callable[[Request], Awaitable[Response
             narrowed = access.narrow(principal, store, method, kwargs)
             access.check(principal, store, method, narrowed)
             target = getattr(getattr(ws.store, store), method)
-            return rpc.encode_result(_call(store, method, target, narrowed))
+            return rpc.encode_result(call_store(store, method, target, narrowed))
 
         user = principal.user if principal else None
         result = await run_in_threadpool(cache.run, (user, key) if key else None, work)
@@ -139,21 +137,6 @@ def _endpoint(store: str, method: str) -> Callable[[Request], Awaitable[Response
     endpoint.__name__ = f"{store}_{method}"
     endpoint.__doc__ = (getattr(rpc.STORES[store], method).__doc__ or "").strip() or None
     return endpoint
-
-
-def _call(store: str, method: str, target: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    """The store call, with the two database refusals that a request's values cause (and the
-    store did not name) answered as the caller's mistake instead of the server's: a number
-    too large for its column (400), a row that clashes with a stored one (409)."""
-    try:
-        return target(**kwargs)
-    except OverflowError as exc:
-        raise InvalidArgumentError(f"{store}.{method}: a number is out of range ({exc})") from None
-    except sa.exc.IntegrityError as exc:
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        raise ConflictError(
-            f"{store}.{method}: it clashes with what is stored ({reason})"
-        ) from None
 
 
 async def _json(request: Request) -> dict[str, Any]:

@@ -115,11 +115,20 @@ def _attribute(name: str, pos: int) -> Field:
     return Field("attribute", name.lower())
 
 
+# Bounds on what one filter may ask: a filter is typed or built by a page, never thousands of
+# levels or characters long; past these the parser's recursion and the database's expression
+# depth would fail as the server's error instead of the caller's.
+MAX_FILTER_LENGTH = 10_000
+MAX_DEPTH = 50
+MAX_ORDER_CLAUSES = 10  # each metric, param or tag clause is a join
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> _Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -161,7 +170,14 @@ class _Parser:
     def atom(self) -> Expr:
         token = self.take()
         if token.text == "(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise InvalidArgumentError(
+                    f"invalid filter: parentheses nested more than {MAX_DEPTH} levels deep at "
+                    f"position {token.pos}"
+                )
             expr = self.disjunction()
+            self.depth -= 1
             closing = self.take()
             if closing.text != ")":
                 raise InvalidArgumentError(
@@ -246,13 +262,25 @@ def parse_filter(text: str | None) -> Expr | None:
     """Parse a filter string; None or blank means no filter."""
     if text is None or not text.strip():
         return None
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidArgumentError(
+            f"invalid filter: it is {len(text)} characters long; the limit is {MAX_FILTER_LENGTH}"
+        )
+    if "\x00" in text:
+        raise InvalidArgumentError("invalid filter: it holds a NUL character")
     return _Parser(text).parse()
 
 
 def parse_order_by(clauses: list[str] | tuple[str, ...] | None) -> list[OrderBy]:
     """Parse clauses such as ``metrics.acc DESC`` or ``start_time``."""
     result = []
+    if len(clauses or ()) > MAX_ORDER_CLAUSES:
+        raise InvalidArgumentError(
+            f"order_by has {len(clauses or ())} clauses; the limit is {MAX_ORDER_CLAUSES}"
+        )
     for clause in clauses or ():
+        if not isinstance(clause, str) or len(clause) > 1000 or "\x00" in clause:
+            raise InvalidArgumentError(f"invalid order_by clause {str(clause)[:60]!r}")
         parts = clause.strip().rsplit(None, 1)
         descending = False
         if len(parts) == 2 and parts[1].upper() in ("ASC", "DESC"):

@@ -133,6 +133,8 @@ def _checker(hint: Any) -> Callable[[Any], bool]:
     if origin is None:
         if hint is bool:
             return lambda v: isinstance(v, bool)
+        if hint is str:  # no NUL: PostgreSQL cannot store one, nor look one up
+            return lambda v: isinstance(v, str) and "\x00" not in v
         if hint is int:
             low, high = INT_RANGE[0], INT_RANGE[-1]
             return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
@@ -230,11 +232,21 @@ def _describe(value: Any, hint: Any) -> str:
         for index, element in enumerate(value):
             if not _conforms(element, item):
                 return f"item {index} {_describe(element, item)}"
+    origin = typing.get_origin(inner)
+    if isinstance(origin, type) and issubclass(origin, Mapping) and isinstance(value, Mapping):
+        key_hint, item_hint = typing.get_args(inner) or (Any, Any)
+        for key, element in value.items():
+            if not _conforms(key, key_hint):
+                return f"key {_describe(key, key_hint)}"
+            if not _conforms(element, item_hint):
+                return f"item {str(key)[:40]!r} {_describe(element, item_hint)}"
     if dataclasses.is_dataclass(inner) and type(value) is inner:
         for name, field_hint in _field_hints(inner):
             field = getattr(value, name)
             if not _conforms(field, field_hint):
                 return f"is a {inner.__name__} whose {name} {_describe(field, field_hint)}"
+    if isinstance(value, str) and "\x00" in value and not _conforms(value, hint):
+        return f"holds a NUL character (refused): {value[:40]!r}"
     if isinstance(value, int) and value not in INT_RANGE and _conforms(0, hint):
         return f"is {value}, outside the 64-bit integer range"
     text = str(value) if isinstance(value, datetime) else repr(value)

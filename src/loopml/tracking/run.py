@@ -154,6 +154,8 @@ class ActiveRun:
             return
         self._ended = True
         signals.unwatch(self)
+        if error is not None:  # stores refuse NUL characters; an exception's text may hold one
+            error = str(error).replace("\x00", "\\x00")
         try:
             try:
                 self._buffer.close()

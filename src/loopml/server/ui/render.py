@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from loopml.core.auth import ALL_PROJECTS, Principal, Role
 from loopml.core.errors import LoopmlError, http_status
+from loopml.server.access import call_store
 from loopml.store import rpc
 from loopml.workspace import Workspace
 
@@ -44,7 +45,8 @@ class Reader:
     def __call__(self, store: str, method: str, **kwargs: Any) -> Any:
         kwargs = rpc.bind(store, method, kwargs)  # a page's URL values get the API's checks
         self._access.check(self.principal, store, method, kwargs)
-        return getattr(getattr(self.workspace.store, store), method)(**kwargs)
+        target = getattr(getattr(self.workspace.store, store), method)
+        return call_store(store, method, target, kwargs)
 
     def check(self, store: str, method: str, **kwargs: Any) -> None:
         self._access.check(self.principal, store, method, kwargs)

@@ -27,7 +27,7 @@ from loopml.core.entities import (
 from loopml.core.errors import ConflictError, InvalidArgumentError, NotFoundError
 from loopml.core.ids import ms_to_datetime, new_id, now_ms
 from loopml.core.names import validate_artifact_name
-from loopml.store import filters
+from loopml.store import filters, limits
 from loopml.store.base import RunPage, RunStore
 from loopml.store.sql import schema as t
 from loopml.store.sql import search
@@ -83,6 +83,10 @@ class SqlRunStore(RunStore):
         env_digest: str | None = None,
         run_id: str | None = None,
     ) -> Run:
+        limits.check_text("run name", name, limits.MAX_NAME_LENGTH)
+        limits.check_text("user", user, limits.MAX_NAME_LENGTH)
+        limits.check_text("python version", python_version, 64)
+        limits.check_tags(tags)
         project_id = self._projects.get_or_create(project).id
         run_id = run_id or new_id()
         code = code or CodeVersion()
@@ -140,6 +144,7 @@ class SqlRunStore(RunStore):
 
     def set_status(self, run_id: str, status: RunStatus, error: str | None = None) -> Run:
         status = RunStatus(status)
+        limits.check_text("error", error)
         now = now_ms()
         values = {
             "status": status.value,
@@ -205,6 +210,7 @@ class SqlRunStore(RunStore):
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         if not params:
             return
+        limits.check_params(params)
 
         def work(conn: Connection) -> None:
             pk = self._pk(conn, run_id)
@@ -225,6 +231,7 @@ class SqlRunStore(RunStore):
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         if not metrics:
             return
+        limits.check_metrics(metrics)
 
         def work(conn: Connection) -> None:
             pk = self._pk(conn, run_id)
@@ -241,6 +248,7 @@ class SqlRunStore(RunStore):
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         if not tags:
             return
+        limits.check_tags(tags)
 
         def work(conn: Connection) -> None:
             pk = self._pk(conn, run_id)
@@ -250,6 +258,8 @@ class SqlRunStore(RunStore):
         write(self._engine, work)
 
     def delete_tag(self, run_id: str, key: str) -> None:
+        limits.check_keys("tag", [key])
+
         def work(conn: Connection) -> None:
             pk = self._pk(conn, run_id)
             result = conn.execute(t.tags.delete().where(t.tags.c.run_pk == pk, t.tags.c.key == key))
@@ -259,6 +269,8 @@ class SqlRunStore(RunStore):
         write(self._engine, work)
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        limits.check_text("metric key", key)
+
         def work(conn: Connection) -> list[Metric]:
             query = (
                 sa.select(t.metrics.c.value, t.metrics.c.step, t.metrics.c.ts_ms)

@@ -24,6 +24,7 @@ _ATTRIBUTE_COLUMNS = {
 }
 _KEYED_TABLES = {"metrics": t.latest_metrics, "params": t.params, "tags": t.tags}
 MAX_LIMIT = 50_000
+MAX_OFFSET = 1 << 62  # room for offset + limit in any backend's 64-bit OFFSET
 
 
 def _compare(column: sa.ColumnElement, op: str, value: object) -> sa.ColumnElement[bool]:
@@ -95,10 +96,14 @@ def encode_page_token(offset: int) -> str:
 def decode_page_token(token: str | None) -> int:
     if not token:
         return 0
+    if not isinstance(token, str) or len(token) > 200:
+        raise InvalidArgumentError(f"invalid page token {str(token)[:60]!r}")
+    if not token:
+        return 0
     try:
         offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-        if not isinstance(offset, int) or offset < 0:
-            raise ValueError
+        if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < MAX_OFFSET:
+            raise ValueError  # beyond a 64-bit OFFSET: a token this store never made
         return offset
     except Exception:
         raise InvalidArgumentError(f"invalid page token {token!r}") from None
