@@ -114,6 +114,7 @@ def test_failed_training_keeps_the_champion_and_retries_after_the_cooldown(
     now[0] += timedelta(minutes=5)
     assert ctl.run_once()[0].steps == 0  # still cooling down
     world.policy(fail=False, cooldown="10m")
+    world.add_data(make_frame(800, **DRIFTED))  # a retrain worth a canary (not the champion)
     ctl = controller(clock=lambda: now[0])
     now[0] += timedelta(minutes=6)
     retried = ctl.run_once()[0].state
@@ -142,6 +143,7 @@ def test_only_the_lease_holder_acts(world, controller) -> None:
     assert blocked.blocked and blocked.holder == "first" and blocked.steps == 0
     assert world.ws.store.loops.get("api").phase is Phase.IDLE
     first.release()
+    world.add_data(make_frame(800, **DRIFTED))  # a retrain worth a canary (not the champion)
     assert second.run_once(manual=["api"])[0].state.phase is Phase.CANARY
 
 

@@ -5,6 +5,7 @@ of live traffic: labelled metric, error rate, p99 latency)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -14,10 +15,13 @@ import numpy as np
 from loopml.core.errors import InvalidArgumentError
 from loopml.core.policies import LOWER_IS_BETTER, PROMOTE, ROLLBACK, CanarySpec, GateSpec, Policy
 from loopml.core.serving import Prediction, RouteMode
+from loopml.registry import confidence
+from loopml.registry.confidence import Interval
 from loopml.workspace import Workspace
 
 MAX_WINDOW = 200_000
 LATENCY_NOISE_MS = 1.0
+MIN_LOOK = 20  # labels per route before an interval means anything
 
 
 def gate_data(ws: Workspace, gate: GateSpec, pipeline_run: Any) -> Any:
@@ -42,7 +46,7 @@ def gate(
     decision = compare(
         candidate, baseline, data=data, label=spec.label, workspace=ws,
         policy={"metric": spec.metric, "must_beat_by": spec.must_beat_by,
-                "min": dict(spec.min), "max": dict(spec.max)},
+                "min": dict(spec.min), "max": dict(spec.max), "confidence": spec.confidence},
     )  # fmt: skip
     return {
         "passed": decision.passed,
@@ -50,6 +54,7 @@ def gate(
         "candidate": dict(decision.candidate_metrics),
         "baseline": None if decision.baseline_metrics is None else dict(decision.baseline_metrics),
         "delta": decision.delta,
+        "interval": None if decision.interval is None else decision.interval.to_json(),
         "reasons": list(decision.reasons),
     }
 
@@ -73,6 +78,7 @@ class CanaryVerdict:
     canary: RouteStats
     primary: RouteStats
     timed_out: bool = False
+    interval: Interval | None = None  # the canary's advantage on the metric, at this look
 
     def summary(self, metric: str) -> str:
         """The numbers side by side, for the timeline."""
@@ -81,8 +87,9 @@ class CanaryVerdict:
         def number(value: float | None, pattern: str) -> str:
             return "n/a" if value is None else format(value, pattern)
 
+        interval = f" ({self.interval.describe()})" if self.interval else ""
         return (f"{metric} {number(c.metric, '.3f')} vs primary {number(p.metric, '.3f')} "
-                f"on {c.labels} and {p.labels} labels; errors {c.error_rate:.1%} vs "
+                f"on {c.labels} and {p.labels} labels{interval}; errors {c.error_rate:.1%} vs "
                 f"{p.error_rate:.1%}; p99 {number(c.p99_ms, '.1f')} ms vs "
                 f"{number(p.p99_ms, '.1f')} ms")  # fmt: skip
 
@@ -93,6 +100,7 @@ class CanaryVerdict:
             "canary": self.canary.to_json(),
             "primary": self.primary.to_json(),
             "timed_out": self.timed_out,
+            "interval": None if self.interval is None else self.interval.to_json(),
         }
 
 
@@ -125,9 +133,73 @@ def judge_canary(
             return CanaryVerdict(None, (short,), canary, primary)
         reason = f"{short} after {waited:.0f}s (max_duration {spec.max_duration:.0f}s)"
         return CanaryVerdict(spec.on_timeout, (reason,), canary, primary, timed_out=True)
-    problems = _compare(spec, canary, primary)
-    action = "rollback" if problems else PROMOTE
-    return CanaryVerdict(action, tuple(problems) or ("the canary held up",), canary, primary)
+    guardrails = _guardrails(spec, canary, primary)
+    if guardrails:
+        return CanaryVerdict(ROLLBACK, tuple(guardrails), canary, primary)
+    if spec.confidence <= 0:  # the point estimates decide
+        problems = _metric_drop(spec, canary, primary)
+        action = ROLLBACK if problems else PROMOTE
+        return CanaryVerdict(action, tuple(problems) or ("the canary held up",), canary, primary)
+    interval = _look(spec, predictions, candidate, primary_route.uri)
+    verdict = _confident(spec, interval)
+    if verdict is not None:
+        return CanaryVerdict(verdict[0], (verdict[1],), canary, primary, interval=interval)
+    why = f"inconclusive so far: {interval.describe() if interval else 'no interval yet'}"
+    if waited < spec.max_duration:
+        return CanaryVerdict(None, (why,), canary, primary, interval=interval)
+    reason = f"{why} after {waited:.0f}s (max_duration {spec.max_duration:.0f}s)"
+    return CanaryVerdict(spec.on_timeout, (reason,), canary, primary, timed_out=True,
+                         interval=interval)  # fmt: skip
+
+
+def _confident(spec: CanarySpec, interval: Interval | None) -> tuple[str, str] | None:
+    """Roll back when the canary is worse than the allowed drop with confidence; promote when
+    it is no worse than that with confidence; None while the interval straddles the margin."""
+    if interval is None:
+        return None
+    margin = -spec.max_metric_drop
+    if interval.high < margin:
+        return ROLLBACK, f"the canary is worse: {interval.describe()}, allowed drop {-margin:g}"
+    if interval.low > margin:
+        return PROMOTE, f"the canary is no worse: {interval.describe()}, allowed drop {-margin:g}"
+    return None
+
+
+def _look(
+    spec: CanarySpec, predictions: Sequence[Prediction], candidate: str, primary: str
+) -> Interval | None:
+    """The interval at the current look. Looks happen when the canary's labels reach
+    min_labels x 1, 2, 4, ...; look k spends (1 - confidence) / 2^(k+1) of the error, so all
+    looks together stay within it (a union bound: peeking at every pass would not). Each look
+    uses the first labels to arrive, a fixed set, so passes between looks repeat it."""
+    mine = _labelled(predictions, RouteMode.CANARY, candidate)
+    base = max(spec.min_labels, MIN_LOOK)
+    if len(mine) < base:
+        return None
+    look = int(math.log2(len(mine) / base))
+    used = mine[: base * 2**look]
+    cutoff = used[-1].labeled_time
+    theirs = [p for p in _labelled(predictions, RouteMode.PRIMARY, primary)
+              if p.labeled_time <= cutoff]  # fmt: skip
+    if len(theirs) < MIN_LOOK:
+        return None
+    level = 1 - (1 - spec.confidence) / 2 ** (look + 1)
+    try:
+        return confidence.unpaired(spec.metric, _sample(used), _sample(theirs), level)
+    except ValueError:  # a metric this sample cannot give (no probabilities for roc_auc)
+        return None
+
+
+def _labelled(predictions: Sequence[Prediction], mode: RouteMode, uri: str) -> list[Prediction]:
+    model, _, version = uri.rpartition("/")
+    mine = [p for p in predictions if p.route is mode and p.model == model
+            and p.version == int(version) and p.labeled_time is not None]  # fmt: skip
+    return sorted(mine, key=lambda p: (p.labeled_time, p.id))
+
+
+def _sample(predictions: Sequence[Prediction]) -> confidence.Sample:
+    return confidence.sample_of([p.label for p in predictions], [p.output for p in predictions],
+                                [p.probabilities for p in predictions])  # fmt: skip
 
 
 def _stats(
@@ -163,7 +235,7 @@ def _stats(
     )
 
 
-def _compare(spec: CanarySpec, canary: RouteStats, primary: RouteStats) -> list[str]:
+def _metric_drop(spec: CanarySpec, canary: RouteStats, primary: RouteStats) -> list[str]:
     problems = []
     if canary.metric is None:
         problems.append(f"no {spec.metric} for the canary on its labels")
@@ -175,6 +247,12 @@ def _compare(spec: CanarySpec, canary: RouteStats, primary: RouteStats) -> list[
                 f"{spec.metric} {canary.metric:.4g} vs primary {primary.metric:.4g} "
                 f"(worse by {drop:.4g}, allowed {spec.max_metric_drop:g})"
             )
+    return problems
+
+
+def _guardrails(spec: CanarySpec, canary: RouteStats, primary: RouteStats) -> list[str]:
+    """Errors and latency: judged on every request, labelled or not."""
+    problems = []
     increase = canary.error_rate - primary.error_rate
     if increase > spec.max_error_rate_increase:
         problems.append(

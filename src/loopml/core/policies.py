@@ -53,11 +53,11 @@ PROMOTE, ROLLBACK = "promote", "rollback"
 LOWER_IS_BETTER = ("log_loss", "brier", "mse", "rmse", "mae", "mape")
 
 _POLICY_KEYS = ("model", "pipeline", "params", "triggers", "gate", "canary", "cooldown", "notify")
-_GATE_KEYS = ("metric", "must_beat_by", "min", "max", "data")
+_GATE_KEYS = ("metric", "must_beat_by", "min", "max", "data", "confidence")
 _DATA_KEYS = ("dataset", "version", "output", "label")
 _CANARY_KEYS = (
     "traffic", "min_requests", "min_labels", "metric", "max_metric_drop",
-    "max_error_rate_increase", "max_latency_ratio", "max_duration", "on_timeout",
+    "max_error_rate_increase", "max_latency_ratio", "max_duration", "on_timeout", "confidence",
 )  # fmt: skip
 _DRIFT_KEYS = ("columns", "window", "min_predictions", "threshold", "alpha")
 CALIBRATED, DEFAULT_THRESHOLD = "calibrated", "default"  # drift thresholds (or a number)
@@ -75,8 +75,10 @@ class Trigger:
     metric: str | None = None  # performance
     below: float | None = None
     above: float | None = None  # for errors (lower is better)
-    window: int = 500  # drift, performance: the newest predictions looked at
-    min_predictions: int = 100  # drift: fewer than this are not judged
+    # drift: the newest predictions looked at; performance: the newest *labelled* ones (judged
+    # once that many have labels). Both count from the start of the last cycle.
+    window: int = 500
+    min_predictions: int = 100  # drift: fewer than this are not judged (other triggers: no)
     threshold: float | str = CALIBRATED  # drift: "calibrated", "default" or a number
     alpha: float = 0.01  # drift, calibrated: each column's false-alarm rate
 
@@ -99,6 +101,9 @@ class GateSpec:
     must_beat_by: float = 0.0
     min: FrozenDict = dataclasses.field(default_factory=FrozenDict)
     max: FrozenDict = dataclasses.field(default_factory=FrozenDict)
+    # Pass only when the confidence interval of the advantage clears must_beat_by (0: decide
+    # on the point estimate, as tools without statistics do).
+    confidence: float = 0.95
     dataset: str | None = None  # evaluation data: a dataset version...
     version: int | str = "latest"
     output: str | None = None  # ... or a pipeline output, "step" or "step.name"
@@ -116,6 +121,9 @@ class CanarySpec:
     max_latency_ratio: float = 2.0
     max_duration: float = 3600.0  # seconds
     on_timeout: str = ROLLBACK
+    # Promote when the interval of the canary's advantage is above -max_metric_drop, roll back
+    # when it is below; in between wait for more labels (0: decide on the point estimate).
+    confidence: float = 0.95
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -299,6 +307,7 @@ def _gate(field: Field) -> GateSpec:
         must_beat_by=_number(field.child("must_beat_by"), 0.0),
         min=_bounds(field.child("min")),
         max=_bounds(field.child("max")),
+        confidence=_confidence(field.child("confidence")),
     )
     if data.value is None:
         return spec
@@ -318,6 +327,12 @@ def _gate(field: Field) -> GateSpec:
         output=None if output.value is None else output.text(),
         label=_text(data.child("label"), "target"),
     )
+
+
+def _confidence(field: Field) -> float:
+    if field.value is None:
+        return 0.95
+    return field.number(low=0.0, high=0.999)
 
 
 def _canary(field: Field) -> CanarySpec:
@@ -344,6 +359,7 @@ def _canary(field: Field) -> CanarySpec:
         max_latency_ratio=_number(field.child("max_latency_ratio"), 2.0, low=1.0),
         max_duration=_duration(field.child("max_duration"), 3600.0),
         on_timeout=on_timeout,
+        confidence=_confidence(field.child("confidence")),
     )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from loopml.core.entities import FrozenDict
 from loopml.core.monitoring import Performance
+from loopml.registry.confidence import class_key
 
 
 def task_of(outputs: Sequence[Any], labels: Sequence[Any]) -> str:
@@ -56,15 +57,6 @@ def _classification(outputs: Sequence[Any], labels: Sequence[Any]) -> dict[str, 
         "f1": float(m.f1_score(y, p, average="macro", zero_division=0)),
     }
     return scores
-
-
-def class_key(label: Any, classes: Sequence[str]) -> str:
-    """A label as the model's class key: 1, 1.0, True and "1" all name class "1" when that is
-    the model's class."""
-    text = str(label)
-    if text in classes or not isinstance(label, int | float) or isinstance(label, bool):
-        return text
-    return str(int(label)) if float(label).is_integer() else text
 
 
 def ranking(

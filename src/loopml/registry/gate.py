@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from loopml.core.errors import InvalidArgumentError
+from loopml.registry import confidence
+from loopml.registry.confidence import Interval
 from loopml.workspace import Workspace
 
-LOWER_IS_BETTER = {"log_loss", "brier", "mse", "rmse", "mae"}
+LOWER_IS_BETTER = confidence.LOWER_IS_BETTER
 
 
 def _metrics() -> dict[str, Callable[[Any, Any, Any], float]]:
@@ -58,6 +60,9 @@ class GatePolicy:
     min: Mapping[str, float] = dataclasses.field(default_factory=dict)  # floors
     max: Mapping[str, float] = dataclasses.field(default_factory=dict)  # ceilings
     lower_is_better: bool | None = None  # default: True for losses and errors
+    # With a baseline: pass only when the `confidence` interval of the advantage on `metric`
+    # (paired bootstrap over the rows) is above must_beat_by; 0 decides on the point estimate.
+    confidence: float = 0.95
 
     @property
     def lower(self) -> bool:
@@ -85,6 +90,7 @@ class GateDecision:
     baseline_metrics: Mapping[str, float] | None
     delta: float | None  # candidate - baseline on the deciding metric
     reasons: tuple[str, ...]
+    interval: Interval | None = None  # the advantage's confidence interval, when computed
 
 
 def compare(
@@ -107,10 +113,21 @@ def compare(
     ws = workspace or Workspace.current()
     challenger = load(candidate, workspace=ws)
     scores = evaluate(challenger, features, y, names)
-    base_scores = None
+    base_scores, interval = None, None
     if baseline is not None:
-        base_scores = evaluate(load(baseline, workspace=ws), features, y, names)
-    return decide(challenger.version.uri, scores, baseline, base_scores, rules)
+        champion = load(baseline, workspace=ws)
+        base_scores = evaluate(champion, features, y, names)
+        if rules.confidence > 0:
+            mine, theirs = _sample(challenger, features, y), _sample(champion, features, y)
+            interval = confidence.paired(rules.metric, mine, theirs, rules.confidence)
+    return decide(challenger.version.uri, scores, baseline, base_scores, rules, interval)
+
+
+def _sample(model: Any, features: Any, y: Any) -> confidence.Sample:
+    """The model's answers on the gate's rows, row by row, for the interval."""
+    scores = model.score(model.prepare(features))
+    return confidence.sample_of(list(y), scores.predictions.tolist(), scores.probabilities,
+                                scores.classes)  # fmt: skip
 
 
 def _metric_names(rules: GatePolicy, metrics: Sequence[str] | None) -> list[str]:
@@ -153,6 +170,7 @@ def decide(
     baseline: str | None,
     base_scores: Mapping[str, float] | None,
     rules: GatePolicy,
+    interval: Interval | None = None,
 ) -> GateDecision:
     reasons = []
     for name, floor in rules.min.items():
@@ -165,12 +183,18 @@ def decide(
     if base_scores is not None:
         delta = scores[rules.metric] - base_scores[rules.metric]
         gain = -delta if rules.lower else delta
+        direction = "lower" if rules.lower else "higher"
         if gain < rules.must_beat_by:
-            direction = "lower" if rules.lower else "higher"
             reasons.append(
                 f"{rules.metric} {scores[rules.metric]:.4g} vs baseline "
                 f"{base_scores[rules.metric]:.4g}: must be {direction} by at least "
                 f"{rules.must_beat_by:.4g}"
+            )
+        elif interval is not None and interval.low < rules.must_beat_by:
+            reasons.append(
+                f"{rules.metric} {scores[rules.metric]:.4g} vs baseline "
+                f"{base_scores[rules.metric]:.4g} is not shown {direction} by at least "
+                f"{rules.must_beat_by:.4g} ({interval.describe()})"
             )
     return GateDecision(
         passed=not reasons,
@@ -181,4 +205,5 @@ def decide(
         baseline_metrics=None if base_scores is None else dict(base_scores),
         delta=delta,
         reasons=tuple(reasons),
+        interval=interval,
     )
