@@ -185,11 +185,11 @@ class _Tracer:
 
     def _model(self, ref: _Ref) -> Any:
         name, _, version = ref.id.rpartition("/")
-        return self.store.models.get_version(name, int(version))
+        return self.store.models.get_version(name, _number(ref, version))
 
     def _dataset(self, ref: _Ref) -> Any:
         name, _, version = ref.id.rpartition("@")
-        return self.store.datasets.get_version(name, int(version))
+        return self.store.datasets.get_version(name, _number(ref, version))
 
     def _label(self, ref: _Ref) -> str:
         if ref.kind == "run":
@@ -207,3 +207,10 @@ class _Tracer:
             return f"model {ref.id} ({model.flavor}{aliases})"
         version = self._dataset(ref)
         return f"dataset {ref.id} (digest {version.digest[:16]})"
+
+
+def _number(ref: _Ref, version: str) -> int:
+    """A stored version number (a run's input may name one that is not a number)."""
+    if not (version.isascii() and version.isdigit()) or len(version) > 18:
+        raise NotFoundError(f"{ref.kind} {ref.id!r}: {version!r} is not a version number")
+    return int(version)
