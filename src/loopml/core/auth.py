@@ -52,3 +52,32 @@ class TokenInfo:
     created_time: datetime
     revoked_time: datetime | None = None
     note: str | None = None
+
+
+# A secret that guards a server: at least 32 random bytes, URL-safe encoded (43 characters).
+MIN_TOKEN_LENGTH = 43
+MIN_TOKEN_DISTINCT = 12  # hex has 16 symbols; a random URL-safe token about 30
+MAKE_TOKEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def check_token_strength(token: str, name: str) -> str:
+    """`token` unless it is too short or too repetitive to be 32 random bytes: then an
+    InvalidArgumentError naming `name` (the setting) and the command that makes a good one.
+    The token itself is never echoed."""
+    from loopml.core.errors import InvalidArgumentError
+
+    problem = None
+    if len(token) < MIN_TOKEN_LENGTH:
+        problem = f"is {len(token)} characters long; at least {MIN_TOKEN_LENGTH} are needed"
+    elif len(set(token)) < MIN_TOKEN_DISTINCT or token.strip() != token:
+        problem = "is too repetitive to be random"
+    else:
+        distinct_pairs = {token[i : i + 2] for i in range(len(token) - 1)}
+        if len(distinct_pairs) < len(token) // 2:
+            problem = "repeats itself: it is not random"
+    if problem:
+        raise InvalidArgumentError(
+            f"{name} {problem} (32 random bytes, e.g. 43 URL-safe characters, are needed); "
+            f"make one with: {MAKE_TOKEN}"
+        )
+    return token

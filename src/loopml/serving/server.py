@@ -10,6 +10,7 @@ import ipaddress
 import os
 from typing import Any
 
+from loopml.core.auth import check_token_strength
 from loopml.core.errors import InvalidArgumentError
 from loopml.serving.service import ServeSettings
 from loopml.workspace import Workspace
@@ -37,6 +38,8 @@ def serve(
     from loopml.serving.app import create_app
 
     settings = settings or ServeSettings(token=os.environ.get("LOOPML_SERVE_TOKEN") or None)
+    if settings.token is not None:  # a weak secret guards nothing, on any address
+        check_token_strength(settings.token, "LOOPML_SERVE_TOKEN")
     if not is_loopback(host) and not settings.token:
         raise InvalidArgumentError(
             f"refusing to serve {deployment!r} on {host} without authentication: set "
