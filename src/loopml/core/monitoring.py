@@ -57,6 +57,10 @@ class MonitorReport:
     performance: Performance = dataclasses.field(default_factory=lambda: Performance(False))
     model: str | None = None  # the model version whose traffic this is, when one
     alerts: tuple[str, ...] = ()  # names of the loopml.yaml alert rules this report fired
+    # Performance of each version that answered in the window ("name/version"): during a
+    # canary the canary's answers are never scored as the primary's (`performance` is the
+    # primary's, or the version asked for).
+    versions: FrozenDict[str, Performance] = dataclasses.field(default_factory=FrozenDict)
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -75,6 +79,7 @@ def report_from_json(data: dict[str, Any]) -> MonitorReport:
     columns = {k: _drift(v) for k, v in data["columns"].items()}
     prediction = data.get("prediction_drift")
     perf = data.get("performance") or {"available": False}
+    versions = {uri: _performance(v) for uri, v in (data.get("versions") or {}).items()}
     return MonitorReport(
         id=data["id"],
         target=data["target"],
@@ -89,15 +94,9 @@ def report_from_json(data: dict[str, Any]) -> MonitorReport:
         columns=FrozenDict(columns),
         prediction_drift=_drift(prediction) if prediction else None,
         quality=tuple(QualityFinding(**q) for q in data.get("quality", ())),
-        performance=Performance(
-            perf["available"],
-            perf.get("task"),
-            perf.get("rows", 0),
-            FrozenDict(perf.get("metrics") or {}),
-            FrozenDict(perf.get("training_metrics") or {}),
-            perf.get("reason"),
-        ),
+        performance=_performance(perf),
         model=data.get("model"),
+        versions=FrozenDict(versions),
         alerts=tuple(data.get("alerts") or ()),
     )
 
@@ -106,3 +105,14 @@ def _drift(data: dict[str, Any]) -> ColumnDrift:
     # Strict JSON has no NaN or infinity: the store keeps them as "nan", "inf", "-inf".
     return ColumnDrift(**{**data, "statistic": float(data["statistic"]),
                           "threshold": float(data["threshold"])})  # fmt: skip
+
+
+def _performance(data: dict[str, Any]) -> Performance:
+    return Performance(
+        data["available"],
+        data.get("task"),
+        data.get("rows", 0),
+        FrozenDict(data.get("metrics") or {}),
+        FrozenDict(data.get("training_metrics") or {}),
+        data.get("reason"),
+    )

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from loopml.core.datasets import ColumnProfile, Profile, profile_from_json, profile_to_json
 from loopml.core.entities import FrozenDict
-from loopml.core.errors import InvalidArgumentError
+from loopml.core.errors import InvalidArgumentError, NotFoundError
 from loopml.core.ids import new_id
 from loopml.core.models import ModelVersion
 from loopml.core.monitoring import ColumnDrift, MonitorReport, Performance
@@ -150,12 +150,23 @@ def _check_deployment(
         columns = model.signature.columns
     report = _report(ws, f"deployment:{name}", ref, current.features, current.label, columns,
                      rules, judging)  # fmt: skip
-    drift, outputs = _prediction_drift(ws, model, ref, current.outputs)
-    perf = performance(current.labeled_outputs, current.labels, model.metrics,
-                       current.labeled_probabilities)  # fmt: skip
+    versions = {uri: _performance(ws, current.version(uri), uri) for uri in current.models}
+    served = current.version(model.uri)  # the canary's answers are not the primary's
+    drift, outputs = _prediction_drift(ws, model, ref, served.outputs)
+    perf = versions.get(model.uri) or _performance(ws, served, model.uri)
     report = MonitorReport(**{**_fields(report), "prediction_drift": drift, "performance": perf,
-                              "model": model.uri})  # fmt: skip
-    return Checked(report, ref.profile, current.features, outputs, tuple(current.outputs))
+                              "model": model.uri, "versions": FrozenDict(versions)})  # fmt: skip
+    return Checked(report, ref.profile, current.features, outputs, tuple(served.outputs))
+
+
+def _performance(ws: Workspace, window: Any, uri: str) -> Performance:
+    name, _, number = uri.rpartition("/")
+    try:
+        training = ws.store.models.get_version(name, int(number)).metrics
+    except (NotFoundError, ValueError):
+        training = {}
+    return performance(window.labeled_outputs, window.labels, training,
+                       window.labeled_probabilities)  # fmt: skip
 
 
 def _report(

@@ -29,6 +29,19 @@ class Window:
     label: str
     models: list[str]  # the versions that answered, "name/version"
     labeled_probabilities: list[Any] = dataclasses.field(default_factory=list)
+    output_models: list[str] = dataclasses.field(default_factory=list)  # per output, name/version
+    labeled_models: list[str] = dataclasses.field(default_factory=list)  # per label
+
+    def version(self, uri: str) -> Window:
+        """The part of the window that `uri` answered (its outputs, labels, probabilities)."""
+        outputs = [o for o, m in zip(self.outputs, self.output_models, strict=True) if m == uri]
+        rows = [i for i, m in enumerate(self.labeled_models) if m == uri]
+        return dataclasses.replace(
+            self, outputs=outputs, labeled_outputs=[self.labeled_outputs[i] for i in rows],
+            labels=[self.labels[i] for i in rows], models=[uri], output_models=[uri] * len(outputs),
+            labeled_probabilities=[self.labeled_probabilities[i] for i in rows],
+            labeled_models=[uri] * len(rows),
+        )  # fmt: skip
 
 
 def read_window(
@@ -72,11 +85,12 @@ def _from_columns(data: PredictionColumns, label: str) -> Window:
     served = [i for i, route in enumerate(data.route) if route != "shadow"]
     outputs = [data.output[i] for i in served]
     labeled = [i for i in served if data.labeled[i]]
-    models = sorted({f"{data.model[i]}/{data.version[i]}" for i in served})
+    uris = [f"{name}/{version}" for name, version in zip(data.model, data.version, strict=True)]
     features = _features([data.features_json[i] for i in served])
     return Window(features, outputs, [data.output[i] for i in labeled],
-                  [data.label[i] for i in labeled], label, models,
-                  [data.probabilities[i] for i in labeled])  # fmt: skip
+                  [data.label[i] for i in labeled], label, sorted({uris[i] for i in served}),
+                  [data.probabilities[i] for i in labeled], [uris[i] for i in served],
+                  [uris[i] for i in labeled])  # fmt: skip
 
 
 def _features(texts: list[str]) -> pa.Table:
@@ -110,4 +124,6 @@ def _window(predictions: list[Prediction], label: str) -> Window:
     models = sorted({f"{p.model}/{p.version}" for p in predictions})
     return Window(features, [p.output for p in predictions], [p.output for p in labeled],
                   [p.label for p in labeled], label, models,
-                  [p.probabilities for p in labeled])  # fmt: skip
+                  [p.probabilities for p in labeled],
+                  [f"{p.model}/{p.version}" for p in predictions],
+                  [f"{p.model}/{p.version}" for p in labeled])  # fmt: skip
