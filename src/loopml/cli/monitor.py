@@ -158,7 +158,8 @@ def _print_quality(report: Any) -> None:
 def _print_performance(report: Any) -> None:
     perf, out = report.performance, console()
     if perf.available:
-        out.print(f"performance: {perf.task} on {perf.rows} labeled predictions")
+        version = f" of {_e(report.model)}" if report.model else ""
+        out.print(f"performance{version}: {perf.task} on {perf.rows} labeled predictions")
     else:
         out.print(f"performance: not available ({_e(perf.reason or 'unknown')})")
     names = sorted(set(perf.metrics) | set(perf.training_metrics))
@@ -171,6 +172,9 @@ def _print_performance(report: Any) -> None:
         table.add_row(_e(name), _number(perf.metrics.get(name)),
                       _number(perf.training_metrics.get(name)))  # fmt: skip
     out.print(table)
+    for uri, other in sorted(report.versions.items()):
+        if uri != report.model:  # a canary or shadow, scored on its own answers
+            out.print(f"  {_e(uri)}: {_e(headline(other))} on {other.rows} labels")
 
 
 # -- --history ------------------------------------------------------------------------------
