@@ -56,7 +56,7 @@ def test_drift_json_and_fail_on_drift(drifting: Workspace, tmp_path: Path) -> No
     gate = cli("monitor", "iris-api", "--fail-on-drift", cwd=tmp_path)
     assert gate.returncode == 2, gate.stderr
     assert "dataset drift: yes" in gate.stdout and "2 of 4 columns drifted" in gate.stdout
-    assert "performance: classification on 40 labeled predictions" in gate.stdout
+    assert "performance of iris/1: classification on 40 labeled predictions" in gate.stdout
 
 
 def test_html_report_is_self_contained(drifting: Workspace, tmp_path: Path) -> None:
