@@ -22,8 +22,8 @@ S3_ENDPOINT_ENV = "LOOPML_S3_ENDPOINT_URL"
 
 
 def open_artifacts(uri: str, **storage_options: Any) -> ContentStore:
-    if "://" not in uri:
-        uri = Path(uri).resolve().as_uri()
+    if "://" not in uri:  # a folder: its path verbatim, as fsspec reads file:// URIs
+        uri = f"file://{Path(uri).resolve()}"
     scheme = uri.split("://", 1)[0].lower()
     if scheme not in SUPPORTED:
         raise InvalidArgumentError(

@@ -11,6 +11,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote
 
 from loopml.core.errors import InvalidArgumentError, WorkspaceNotFoundError
 
@@ -44,12 +45,34 @@ def find_workspace_root(start: Path) -> Path | None:
 
 
 def sqlite_uri(path: Path) -> str:
-    return f"sqlite:///{path.resolve()}"
+    # SQLAlchemy percent-decodes the database path and stops it at '?': quote it.
+    return f"sqlite:///{quote(str(path.resolve()), safe='/')}"
+
+
+def local_uri(path: Path) -> str:
+    """A `file://` URI for a local folder, as fsspec reads it: the path verbatim (Path.as_uri
+    percent-encodes, and fsspec does not decode: a folder named 'my project' would become
+    the sibling 'my%20project')."""
+    return f"file://{path.resolve()}"
 
 
 def default_uris(root: Path) -> tuple[str, str]:
     meta = root / WORKSPACE_DIR
-    return sqlite_uri(meta / DB_FILE), (meta / ARTIFACTS_DIR).resolve().as_uri()
+    return sqlite_uri(meta / DB_FILE), local_uri(meta / ARTIFACTS_DIR)
+
+
+def check_artifact_uri(uri: str, setting: str = "LOOPML_ARTIFACT_URI") -> str:
+    """Refuse an artifact location holding '#' or '?': fsspec reads them as part of the
+    path, URL parsers as a fragment or a query, so two readers would disagree on where the
+    artifacts are (or send a query to the object store)."""
+    for mark in ("#", "?"):
+        if mark in uri:
+            raise InvalidArgumentError(
+                f"{setting} {uri!r} holds {mark!r}: refused, because a fragment ('#') or a "
+                "query ('?') in an artifact location is read differently by different "
+                "readers; use a folder or bucket prefix without '#' or '?'"
+            )
+    return uri
 
 
 def resolve_config(
@@ -60,6 +83,8 @@ def resolve_config(
     root = find_workspace_root(cwd or Path.cwd())
     store_uri = env.get("LOOPML_STORE_URI") or None
     artifact_uri = env.get("LOOPML_ARTIFACT_URI") or None
+    if artifact_uri is not None:
+        check_artifact_uri(artifact_uri)
     server_uri = env.get("LOOPML_SERVER_URI") or None
     if server_uri is not None:  # a server replaces the workspace's own stores
         store_uri = store_uri or server_uri
