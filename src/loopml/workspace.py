@@ -16,10 +16,12 @@ from loopml.artifacts.cas import ContentStore
 from loopml.artifacts.factory import open_artifacts
 from loopml.core.config import (
     ARTIFACTS_DIR,
+    CACHE_DIR,
     WORKSPACE_DIR,
     WorkspaceConfig,
     resolve_config,
 )
+from loopml.core.dirs import make_dirs
 from loopml.core.errors import WorkspaceNotFoundError
 from loopml.store.base import MetadataStore
 from loopml.store.factory import open_store
@@ -68,7 +70,8 @@ class Workspace:
     def init(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
         """Create `.loopml/` in `path` (default: the current folder) unless it exists; open it."""
         root = Path(path or Path.cwd()).resolve()
-        (root / WORKSPACE_DIR / ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)  # the user's folder: its mode is theirs
+        _make_workspace_dirs(root)
         return cls.from_config(resolve_config(root))
 
     @classmethod
@@ -84,7 +87,7 @@ class Workspace:
             if not create:
                 raise
             print(f"loopml: created a workspace in {Path.cwd() / WORKSPACE_DIR}", file=sys.stderr)
-            (Path.cwd() / WORKSPACE_DIR / ARTIFACTS_DIR).mkdir(parents=True, exist_ok=True)
+            _make_workspace_dirs(Path.cwd())
             config = resolve_config()
         return cls.for_config(config)
 
@@ -102,7 +105,7 @@ class Workspace:
         """Machine-local caches: `.loopml/cache`, or ~/.cache/loopml for a store from the
         environment with no workspace folder."""
         if self.config.root is not None:
-            return self.config.root / WORKSPACE_DIR / "cache"
+            return self.config.root / WORKSPACE_DIR / CACHE_DIR
         return Path.home() / ".cache" / "loopml"
 
     def close(self) -> None:
@@ -110,6 +113,12 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"Workspace(store={self.config.store_uri!r}, artifacts={self.config.artifact_uri!r})"
+
+
+def _make_workspace_dirs(root: Path) -> None:
+    """`.loopml/`, its artifacts and its cache, private to the owner (0700)."""
+    make_dirs(root / WORKSPACE_DIR / ARTIFACTS_DIR)
+    make_dirs(root / WORKSPACE_DIR / CACHE_DIR)
 
 
 @functools.lru_cache(maxsize=16)

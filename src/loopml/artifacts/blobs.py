@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from loopml.artifacts.hashing import ChangedError
+from loopml.core.dirs import make_dirs
 from loopml.core.errors import NotFoundError
 
 CHUNK = 8 * 1024 * 1024
@@ -42,8 +43,8 @@ class BlobStore:
             self.is_local = "file" in _protocols(self._fs)
         self._tmp_dir = Path(self.root, "tmp")
         self._made_dirs: set[Path] = set()
-        if self.is_local:
-            self._tmp_dir.mkdir(parents=True, exist_ok=True)
+        if self.is_local:  # the store's folders: 0700, whatever the umask
+            make_dirs(self._tmp_dir)
             _sweep(self._tmp_dir, STALE_TMP_S)
 
     @property
@@ -205,7 +206,7 @@ class BlobStore:
     def _atomic_local(self, key: str, *, fsync: bool = True) -> Iterator[IO[bytes]]:
         final = Path(self.path(key))
         if final.parent not in self._made_dirs:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(final.parent)
             self._made_dirs.add(final.parent)
         fd, tmp = tempfile.mkstemp(dir=self._tmp_dir, prefix="blob-")
         try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from loopml.artifacts import serializers
 from loopml.artifacts.cas import ContentStore
+from loopml.core.dirs import make_dirs
 from loopml.core.errors import InvalidArgumentError
 from loopml.core.names import validate_relative_path
 
@@ -55,7 +56,7 @@ def load_value(cas: ContentStore, stored: Stored, *, what: str, scratch: Path) -
         return load(cas, stored, what=what)
     dest = scratch / stored.digest
     if not dest.exists():
-        scratch.mkdir(parents=True, exist_ok=True)
+        make_dirs(scratch)  # under the workspace's cache
         partial = Path(tempfile.mkdtemp(dir=scratch, prefix=".partial-")) / "out"
         write_out(cas, stored, partial, what=what)
         try:

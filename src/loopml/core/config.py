@@ -18,6 +18,7 @@ from loopml.core.errors import InvalidArgumentError, WorkspaceNotFoundError
 WORKSPACE_DIR = ".loopml"
 DB_FILE = "loopml.db"
 ARTIFACTS_DIR = "artifacts"
+CACHE_DIR = "cache"
 SETTINGS_FILE = "config.yaml"
 DEFAULT_HEARTBEAT_TIMEOUT = 120.0
 

@@ -14,6 +14,7 @@ from typing import Any
 from loopml.artifacts import objects
 from loopml.artifacts.objects import Stored
 from loopml.core import context
+from loopml.core.dirs import make_dirs
 from loopml.core.errors import InvalidArgumentError, LoopmlError
 from loopml.core.models import (
     AuditEvent,
@@ -138,7 +139,7 @@ def load(
             "LOOPML_TRUST_PICKLE=1 (or trust_pickle: true in .loopml/config.yaml), only if "
             "you trust whoever registered it"
         )
-    ws.cache_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(ws.cache_dir)
     folder = Path(tempfile.mkdtemp(prefix="model-", dir=ws.cache_dir))
     try:  # written out fresh and verified each time: a cached copy could have been altered
         stored = Stored(version.digest, objects.FOLDER, version.size)

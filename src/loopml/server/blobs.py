@@ -24,6 +24,7 @@ from starlette.background import BackgroundTask
 
 from loopml.artifacts.hashing import new_hasher
 from loopml.core.auth import Principal, Role
+from loopml.core.dirs import make_dirs
 from loopml.core.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
 from loopml.server.access import editable_projects
 from loopml.server.bodies import read_limited, require_json
@@ -58,7 +59,7 @@ def add_routes(app: FastAPI) -> None:
         cas = _workspace(request).artifacts
         if not await run_in_threadpool(cas.has, digest):
             raise NotFoundError(f"blob {digest[:16]} not found")
-        folder = _workspace(request).cache_dir / "downloads"
+        folder = make_dirs(_workspace(request).cache_dir / "downloads")
         copy = folder / f"{digest}.{os.getpid()}.{id(request)}"
         await run_in_threadpool(cas.get_file, digest, copy)  # verified before it is there
         return FileResponse(
@@ -73,8 +74,7 @@ def add_routes(app: FastAPI) -> None:
         _allow_write(request, Role.EDITOR)
         digest = _digest(digest)
         cas = _workspace(request).artifacts
-        folder = _workspace(request).cache_dir / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = make_dirs(_workspace(request).cache_dir / "uploads")
         fd, name = tempfile.mkstemp(dir=folder, prefix=".upload-")
         path = Path(name)
         try:

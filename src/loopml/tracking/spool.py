@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from loopml.core.codec import decode, encode
+from loopml.core.dirs import make_dirs
 from loopml.core.entities import Metric, RunStatus
 from loopml.core.errors import LoopmlError, StoreUnavailableError
 from loopml.workspace import Workspace
@@ -34,8 +35,7 @@ def keep(
     ws: Workspace, run_id: str, points: Sequence[Metric], status: RunStatus, error: str | None
 ) -> Path:
     """Write what could not be sent; returns the file."""
-    target = folder(ws)
-    target.mkdir(parents=True, exist_ok=True)
+    target = make_dirs(folder(ws))  # 0700: what runs logged, for this user only
     name = f"{uuid.uuid4().hex}.json"  # never the run id: ids come from a server
     document = {"run_id": run_id, "points": encode(list(points)), "status": encode(status),
                 "error": error}  # fmt: skip

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
+from loopml.core.dirs import make_dirs
 from loopml.core.errors import InvalidArgumentError, StoreUnavailableError
 
 T = TypeVar("T")
@@ -49,7 +50,7 @@ def create_engine(uri: str) -> Engine:
 
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(Path(url.database).parent)
     engine = sa.create_engine(
         url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     )
