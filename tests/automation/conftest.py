@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import loopml
+from loopml.core.entities import FrozenDict
 from loopml.core.serving import Label, Prediction, RouteMode
 from loopml.workspace import Workspace
 
@@ -140,13 +141,15 @@ class LoopWorld:
               latency_ms: float = 2.0, labels: bool = True) -> None:  # fmt: skip
         """Log what a server would: the model's predictions on `frame`, then the labels."""
         model = loopml.registry.load(f"clf/{version}", workspace=self.ws)
-        outputs = model.predict(frame[["a", "b"]])
+        scores = model.score(model.prepare(frame[["a", "b"]]))
         now = datetime.now(UTC)
         predictions = [
             Prediction(uuid.uuid4().hex, "api", "clf", version, route,
                        now + timedelta(microseconds=i),
-                       {"a": float(r.a), "b": float(r.b)}, int(out), latency_ms)
-            for i, (r, out) in enumerate(zip(frame.itertuples(), outputs, strict=True))
+                       {"a": float(r.a), "b": float(r.b)}, int(out), latency_ms,
+                       probabilities=FrozenDict(proba))
+            for i, (r, out, proba) in enumerate(zip(frame.itertuples(), scores.predictions,
+                                                    scores.by_class(), strict=True))
         ]  # fmt: skip
         self.ws.store.predictions.log(predictions)
         if labels:

@@ -62,3 +62,18 @@ def test_the_drift_minimum_does_not_hold_back_performance(world) -> None:
     world.serve(1, RouteMode.PRIMARY, make_frame(300, shift=2.0, seed=8))
     fired = triggers.evaluate(world.ws, policy, LoopState("api"), NOW).fired
     assert fired is not None and fired.trigger.kind == "performance"
+
+
+def test_estimated_performance_fires_before_any_label_arrives(world) -> None:
+    """Served probabilities near 0.5 on traffic far from the training data: the model itself
+    says it is unsure, before a single label is back."""
+    world.bootstrap()
+    estimated = "      - estimated_performance: {metric: accuracy, below: 0.75, window: 300}\n"
+    policy = _policy(world, estimated)
+    world.serve(1, RouteMode.PRIMARY, make_frame(300, seed=9), labels=False)
+    assert triggers.evaluate(world.ws, policy, LoopState("api"), NOW).fired is None
+    unsure = make_frame(300, seed=10).assign(a=lambda f: f["a"] * 0.05, b=lambda f: f["b"] * 0.05)
+    world.serve(1, RouteMode.PRIMARY, unsure, labels=False)
+    fired = triggers.evaluate(world.ws, policy, LoopState("api"), NOW).fired
+    assert fired is not None and fired.trigger.kind == "estimated_performance", fired
+    assert fired.details["estimated"] < 0.75 and "no labels" in fired.reason

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import loopml
+from loopml.core.entities import FrozenDict
 from loopml.core.serving import Label, Prediction, RouteMode
 from tests.monitoring.helpers import FEATURES, deploy_iris
 from tests.serving.conftest import iris_frame
@@ -53,3 +54,22 @@ def test_asking_for_the_canary_scores_the_canary(canaried) -> None:
     report = loopml.monitoring.check("iris-api", "iris", model_version=2, workspace=canaried)
     assert report.model == "iris/2" and report.performance.metrics["accuracy"] == 0.0
     assert set(report.versions) == {"iris/2"}
+
+
+def test_the_estimate_is_reported_beside_the_realised_performance(workspace, tmp_path) -> None:
+    model = deploy_iris(workspace, tmp_path)
+    rows = FEATURES.iloc[:100]
+    scores = loopml.registry.load("iris/1", workspace=workspace).score(rows)
+    now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    workspace.store.predictions.log([
+        Prediction(uuid.uuid4().hex, "iris-api", "iris", 1, RouteMode.PRIMARY, now, row,
+                   int(out), 1.0, probabilities=FrozenDict(proba))
+        for row, out, proba in zip(rows.to_dict("records"), scores.predictions,
+                                   scores.by_class(), strict=True)
+    ])  # fmt: skip
+    report = loopml.monitoring.check("iris-api", workspace=workspace)
+    assert not report.performance.available  # no label yet
+    assert report.estimated.available and report.estimated.rows == 100
+    assert report.estimated.metrics["accuracy"] > 0.8  # a confident, right model
+    assert workspace.store.monitoring.get(report.id).estimated == report.estimated
+    assert model is not None

@@ -17,6 +17,7 @@ from loopml.core.loops import LoopState, Phase
 from loopml.core.monitoring import MonitorReport, Performance
 from loopml.core.policies import (
     DRIFT,
+    ESTIMATED,
     LOWER_IS_BETTER,
     MANUAL,
     NEW_DATA,
@@ -29,6 +30,7 @@ from loopml.core.serving import RouteMode
 from loopml.workspace import Workspace
 
 log = logging.getLogger("loopml.automation")
+CALIBRATION_ROWS = 5000  # labelled predictions an estimate is recalibrated on
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +88,8 @@ def _check(
         return None if report is None else _drift(trigger, report)
     if trigger.kind == PERFORMANCE:
         return _decay(trigger, _labelled_performance(ws, policy, state, trigger))
+    if trigger.kind == ESTIMATED:
+        return _decay(trigger, _estimated_performance(ws, policy, state, trigger))
     return None  # manual: only on request
 
 
@@ -179,6 +183,31 @@ def _labelled_performance(
                        probabilities=[p.probabilities for p in served])  # fmt: skip
 
 
+def _estimated_performance(
+    ws: Workspace, policy: Policy, state: LoopState, trigger: Trigger
+) -> Performance | None:
+    """The metric estimated from the served probabilities of the newest `window` predictions
+    (labels or not), recalibrated on the version's labelled predictions when there are
+    enough: a decay seen before its labels arrive."""
+    from loopml.monitoring.estimation import estimate
+
+    try:
+        route = ws.store.deployments.get(policy.deployment).primary
+    except NotFoundError as exc:
+        log.warning("loop %s: no estimated performance: %s", policy.deployment, exc)
+        return None
+    selection = {"deployment": policy.deployment, "model": route.model,
+                 "version": route.version, "newest": True}  # fmt: skip
+    recent = ws.store.predictions.query(since=state.cycle_time, limit=trigger.window, **selection)
+    served = [p for p in recent if p.route is not RouteMode.SHADOW]
+    if len(served) < trigger.window:
+        return None
+    labelled = ws.store.predictions.query(labeled=True, limit=CALIBRATION_ROWS, **selection)
+    calibration = ([p.probabilities for p in labelled], [p.label for p in labelled])
+    guess = estimate([p.probabilities for p in served], calibration)
+    return guess if guess.available else None
+
+
 def _drift(trigger: Trigger, report: MonitorReport) -> Fired | None:
     details = {"report": report.id, "drift_share": round(report.drift_share, 4)}
     if not trigger.columns:
@@ -209,6 +238,11 @@ def _decay(trigger: Trigger, performance: Performance | None) -> Fired | None:
     word = "below" if low else "above"
     if trigger.metric in LOWER_IS_BETTER and low:
         return None  # an error metric going down is good news
+    if trigger.kind == ESTIMATED:
+        reason = (f"estimated {trigger.metric} {value:.4g} {word} {bound:g} on the newest "
+                  f"{performance.rows} predictions (their probabilities, no labels)")  # fmt: skip
+        return Fired(trigger, reason, {"metric": trigger.metric, "estimated": value,
+                                       "predictions": performance.rows})  # fmt: skip
     reason = (f"{trigger.metric} {value:.4g} {word} {bound:g} on the newest "
               f"{performance.rows} labelled predictions")  # fmt: skip
     return Fired(trigger, reason, {"metric": trigger.metric, "value": value,

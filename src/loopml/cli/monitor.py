@@ -175,6 +175,11 @@ def _print_performance(report: Any) -> None:
     for uri, other in sorted(report.versions.items()):
         if uri != report.model:  # a canary or shadow, scored on its own answers
             out.print(f"  {_e(uri)}: {_e(headline(other))} on {other.rows} labels")
+    guess = report.estimated
+    if guess is not None and guess.available:
+        values = ", ".join(f"{k} {_number(v)}" for k, v in guess.metrics.items())
+        out.print(f"estimated from probabilities (no labels needed): {_e(values)} "
+                  f"on {guess.rows} predictions")  # fmt: skip
 
 
 # -- --history ------------------------------------------------------------------------------

@@ -61,6 +61,9 @@ class MonitorReport:
     # canary the canary's answers are never scored as the primary's (`performance` is the
     # primary's, or the version asked for).
     versions: FrozenDict[str, Performance] = dataclasses.field(default_factory=FrozenDict)
+    # Estimated from the served probabilities of the whole window, labelled or not (while
+    # labels are late); beside `performance`, which is realised on the labelled part.
+    estimated: Performance | None = None
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -97,6 +100,7 @@ def report_from_json(data: dict[str, Any]) -> MonitorReport:
         performance=_performance(perf),
         model=data.get("model"),
         versions=FrozenDict(versions),
+        estimated=_performance(data["estimated"]) if data.get("estimated") else None,
         alerts=tuple(data.get("alerts") or ()),
     )
 

@@ -48,7 +48,9 @@ from loopml.core.names import validate_name
 SCHEDULE, NEW_DATA, DRIFT, PERFORMANCE, MANUAL = (
     "schedule", "new_data", "drift", "performance", "manual",
 )  # fmt: skip
-TRIGGER_KINDS = (SCHEDULE, NEW_DATA, DRIFT, PERFORMANCE, MANUAL)
+ESTIMATED = "estimated_performance"  # performance estimated from served probabilities
+TRIGGER_KINDS = (SCHEDULE, NEW_DATA, DRIFT, PERFORMANCE, ESTIMATED, MANUAL)
+ESTIMABLE = ("accuracy", "roc_auc")
 PROMOTE, ROLLBACK = "promote", "rollback"
 LOWER_IS_BETTER = ("log_loss", "brier", "mse", "rmse", "mae", "mape")
 
@@ -89,9 +91,10 @@ class Trigger:
             return f"new data in {self.dataset!r}"
         if self.kind == DRIFT:
             return f"drift in {', '.join(self.columns)}" if self.columns else "dataset drift"
-        if self.kind == PERFORMANCE:
+        if self.kind in (PERFORMANCE, ESTIMATED):
             bound = f"below {self.below:g}" if self.below is not None else f"above {self.above:g}"
-            return f"{self.metric} {bound}"
+            estimated = "estimated " if self.kind == ESTIMATED else ""
+            return f"{estimated}{self.metric} {bound}"
         return "manual"
 
 
@@ -244,6 +247,8 @@ def _trigger(field: Field) -> Trigger:
         return _drift(value)
     if kind == PERFORMANCE:
         return _performance(value)
+    if kind == ESTIMATED:
+        return _estimated(value)
     return Trigger(MANUAL)
 
 
@@ -295,6 +300,18 @@ def _performance(field: Field) -> Trigger:
         above=None if above.value is None else above.number(),
         window=_count(field.child("window"), 200),
     )
+
+
+def _estimated(field: Field) -> Trigger:
+    """Like performance, on the newest `window` predictions, labelled or not."""
+    trigger = _performance(field)
+    if trigger.metric not in ESTIMABLE:
+        raise field.child("metric").error(
+            f"can be estimated without labels for {' or '.join(ESTIMABLE)}, not {trigger.metric!r}"
+        )
+    if trigger.below is None:
+        raise field.error("needs below: (a floor for the estimated metric)")
+    return dataclasses.replace(trigger, kind=ESTIMATED, window=_count(field.child("window"), 500))
 
 
 def _gate(field: Field) -> GateSpec:

@@ -33,6 +33,7 @@ from loopml.monitoring import alerts as alerting
 from loopml.monitoring import episodes
 from loopml.monitoring.calibration import DEFAULT_ALPHA, Calibrator
 from loopml.monitoring.compare import ColumnRule, compare
+from loopml.monitoring.estimation import estimate
 from loopml.monitoring.performance import performance
 from loopml.monitoring.reference import Reference, for_model, resolve
 from loopml.monitoring.thresholds import Thresholds
@@ -154,8 +155,11 @@ def _check_deployment(
     served = current.version(model.uri)  # the canary's answers are not the primary's
     drift, outputs = _prediction_drift(ws, model, ref, served.outputs)
     perf = versions.get(model.uri) or _performance(ws, served, model.uri)
+    calibration = (served.labeled_probabilities, served.labels)
+    guess = estimate(served.probabilities, calibration) if any(served.probabilities) else None
     report = MonitorReport(**{**_fields(report), "prediction_drift": drift, "performance": perf,
-                              "model": model.uri, "versions": FrozenDict(versions)})  # fmt: skip
+                              "model": model.uri, "versions": FrozenDict(versions),
+                              "estimated": guess})  # fmt: skip
     return Checked(report, ref.profile, current.features, outputs, tuple(served.outputs))
 
 

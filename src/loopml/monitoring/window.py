@@ -31,13 +31,16 @@ class Window:
     labeled_probabilities: list[Any] = dataclasses.field(default_factory=list)
     output_models: list[str] = dataclasses.field(default_factory=list)  # per output, name/version
     labeled_models: list[str] = dataclasses.field(default_factory=list)  # per label
+    probabilities: list[Any] = dataclasses.field(default_factory=list)  # per output, or None
 
     def version(self, uri: str) -> Window:
         """The part of the window that `uri` answered (its outputs, labels, probabilities)."""
-        outputs = [o for o, m in zip(self.outputs, self.output_models, strict=True) if m == uri]
+        served = [i for i, m in enumerate(self.output_models) if m == uri]
+        outputs = [self.outputs[i] for i in served]
         rows = [i for i, m in enumerate(self.labeled_models) if m == uri]
         return dataclasses.replace(
             self, outputs=outputs, labeled_outputs=[self.labeled_outputs[i] for i in rows],
+            probabilities=[self.probabilities[i] for i in served],
             labels=[self.labels[i] for i in rows], models=[uri], output_models=[uri] * len(outputs),
             labeled_probabilities=[self.labeled_probabilities[i] for i in rows],
             labeled_models=[uri] * len(rows),
@@ -90,7 +93,7 @@ def _from_columns(data: PredictionColumns, label: str) -> Window:
     return Window(features, outputs, [data.output[i] for i in labeled],
                   [data.label[i] for i in labeled], label, sorted({uris[i] for i in served}),
                   [data.probabilities[i] for i in labeled], [uris[i] for i in served],
-                  [uris[i] for i in labeled])  # fmt: skip
+                  [uris[i] for i in labeled], [data.probabilities[i] for i in served])  # fmt: skip
 
 
 def _features(texts: list[str]) -> pa.Table:
@@ -126,4 +129,5 @@ def _window(predictions: list[Prediction], label: str) -> Window:
                   [p.label for p in labeled], label, models,
                   [p.probabilities for p in labeled],
                   [f"{p.model}/{p.version}" for p in predictions],
-                  [f"{p.model}/{p.version}" for p in labeled])  # fmt: skip
+                  [f"{p.model}/{p.version}" for p in labeled],
+                  [p.probabilities for p in predictions])  # fmt: skip
