@@ -43,6 +43,10 @@ def test_new_data_retrains_gates_canaries_and_promotes(world, controller) -> Non
     assert final.phase is Phase.PROMOTED
     judged = final.decision["canary_judgement"]
     assert judged["canary"]["metric"] > judged["primary"]["metric"]
+    assert judged["interval"]["low"] > -0.05  # surely no worse than the allowed drop
+    events = world.ws.store.loops.events("api")
+    assert "CI [" in events[-1].message and "CI [" in events[-2].message  # canary and gate
+    assert promote_interval(world)["low"] == judged["interval"]["low"]
     assert loopml.registry.get_alias("clf", "champion", workspace=world.ws).version == 2
     deployment = loopml.deployments.get("api", workspace=world.ws)
     assert deployment.primary.uri == "clf/2" and deployment.canary is None
@@ -167,3 +171,8 @@ def test_a_retrain_that_reproduces_the_champion_settles_without_a_canary(world, 
     assert loopml.registry.get_alias("clf", "champion", workspace=world.ws).version == 1
     again = controller().run_once()[0].state  # settled: triggers are evaluated again
     assert again.phase is Phase.UNCHANGED and again.cycle == state.cycle
+
+
+def promote_interval(world) -> dict:
+    (event,) = world.ws.store.audit.events(action="loop.promote")
+    return event.details["canary_judgement"]["interval"]

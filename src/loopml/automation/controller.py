@@ -28,6 +28,7 @@ from loopml.core.errors import ConflictError, LoopmlError
 from loopml.core.loops import Lease, LoopEvent, LoopState, Phase
 from loopml.core.policies import CanarySpec, Policy
 from loopml.core.project_config import ProjectConfig, load_project_config
+from loopml.registry.confidence import Interval
 from loopml.workspace import Workspace
 
 log = logging.getLogger("loopml.automation")
@@ -273,6 +274,9 @@ def _gate_summary(decision: Mapping[str, Any], candidate: str, baseline: str | N
     text = f"{candidate} ({metric} {mine:.4g}"
     if baseline is not None and decision.get("baseline"):
         text += f" vs {baseline} {decision['baseline'][metric]:.4g}"
+    interval = decision.get("interval")
+    if interval:
+        text += f"; {Interval(**interval).describe()}"
     reasons = decision.get("reasons") or []
     return text + ")" + (f": {'; '.join(reasons)}" if reasons else "")
 

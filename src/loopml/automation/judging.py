@@ -159,9 +159,9 @@ def _confident(spec: CanarySpec, interval: Interval | None) -> tuple[str, str] |
         return None
     margin = -spec.max_metric_drop
     if interval.high < margin:
-        return ROLLBACK, f"the canary is worse: {interval.describe()}, allowed drop {-margin:g}"
+        return ROLLBACK, f"the canary is surely worse than the allowed drop {-margin:g}"
     if interval.low > margin:
-        return PROMOTE, f"the canary is no worse: {interval.describe()}, allowed drop {-margin:g}"
+        return PROMOTE, f"the canary is surely no worse than the allowed drop {-margin:g}"
     return None
 
 

@@ -50,7 +50,7 @@ class Interval:
 
     def describe(self) -> str:
         return (f"{self.metric} advantage {self.advantage:+.4f}, "
-                f"{self.confidence:.0%} CI [{self.low:+.4f}, {self.high:+.4f}]")  # fmt: skip
+                f"{self.confidence * 100:.4g}% CI [{self.low:+.4f}, {self.high:+.4f}]")  # fmt: skip
 
 
 def paired(metric: str, candidate: Sample, baseline: Sample, confidence: float) -> Interval:
