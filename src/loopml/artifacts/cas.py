@@ -65,7 +65,7 @@ class ContentStore:
             return [digest for digest in absent if digest not in self._packed]
 
     def put_bytes(self, data: bytes, *, fsync: bool = True) -> str:
-        """Store bytes; with `fsync=False` the caller calls `blobs.sync()` before anything
+        """Store bytes; with `fsync=False` the caller calls `sync()` before anything
         durable refers to the blob."""
         digest = digest_bytes(data)
         if not self.has(digest):
@@ -79,12 +79,24 @@ class ContentStore:
             self.blobs.put_file(blob_key(digest), path)
         return digest
 
+    def put_hashed_file(
+        self, digest: str, path: Path | str, *, expect: tuple[int, int] | None = None
+    ) -> None:
+        """Store a file already hashed to `digest` and found `missing`, without syncing (the
+        caller calls `sync()` once for a batch). `expect` is the file's (size, mtime_ns) when
+        it was hashed: a file changed since raises ChangedError and nothing is stored."""
+        self.blobs.put_file(blob_key(digest), path, fsync=False, expect=expect)
+
+    def sync(self) -> None:
+        """Make every blob written with `fsync=False` durable."""
+        self.blobs.sync()
+
     def put_pack(self, members: Sequence[bytes], digests: Sequence[str] | None = None) -> list[str]:
         """Store small blobs as one pack; returns each member's digest. Pass `digests` only
         when they were computed from these very bytes (else they are computed here, so an
         index only names bytes that hash to it). Pass only blobs found `missing`: one stored
         already is stored again (harmless, but it takes room). The pack's bytes are durable
-        before its index is written; the index needs `blobs.sync()` to be, and until then a
+        before its index is written; the index needs `sync()` to be, and until then a
         crash at worst loses the index, and the members get stored again later."""
         if digests is None:
             digests = [digest_bytes(data) for data in members]

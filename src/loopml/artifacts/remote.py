@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from loopml.artifacts.hashing import digest_bytes, digest_file
-from loopml.core.errors import IntegrityError, NotFoundError
+from loopml.artifacts.hashing import ChangedError, digest_bytes, digest_file
+from loopml.core.errors import IntegrityError, InvalidArgumentError, NotFoundError
 
 BLOBS = "/api/v1/blobs"
 CHUNK = 1 << 20
@@ -26,15 +26,9 @@ class Transport(Protocol):
     def request(self, verb: str, path: str, **options: Any) -> Any: ...
 
 
-class _NoSync:
-    def sync(self) -> None:  # the server makes each upload durable before answering
-        return None
-
-
 class RemoteContentStore:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
-        self.blobs = _NoSync()
 
     @property
     def uri(self) -> str:
@@ -62,8 +56,35 @@ class RemoteContentStore:
             )
         return digest
 
+    def put_hashed_file(
+        self, digest: str, path: Path | str, *, expect: tuple[int, int] | None = None
+    ) -> None:
+        """Upload a file already hashed to `digest` and found `missing` (no second question).
+        The server stores it only if its bytes hash to `digest`; a file changed since it was
+        hashed (`expect`: its (size, mtime_ns) then) raises ChangedError."""
+        path = Path(path)
+        _check_unchanged(path, expect)
+        try:
+            self.transport.request(
+                "PUT", f"{BLOBS}/{digest}", content_factory=lambda: _chunks(path)
+            )
+        except InvalidArgumentError:  # the bytes that arrived do not hash to `digest`
+            _check_unchanged(path, expect)
+            raise
+        _check_unchanged(path, expect)  # changed and back while it was read: refused too
+
+    def sync(self) -> None:
+        return None  # the server makes each upload durable before answering
+
     def put_pack(self, members: Sequence[bytes], digests: Sequence[str] | None = None) -> list[str]:
-        return [self.put_bytes(data) for data in members]
+        """One upload per member (the server keeps its own layout); as for a local store,
+        pass only blobs found `missing`, so none is asked about again."""
+        out = []
+        for data in members:
+            digest = digest_bytes(data)
+            self.transport.request("PUT", f"{BLOBS}/{digest}", content=data)
+            out.append(digest)
+        return out
 
     def get_bytes(self, digest: str, *, what: str | None = None) -> bytes:
         data = self._get(digest, what).content
@@ -98,6 +119,17 @@ def _chunks(path: Path) -> Any:
     with open(path, "rb") as source:
         while chunk := source.read(CHUNK):
             yield chunk
+
+
+def _check_unchanged(path: Path, expect: tuple[int, int] | None) -> None:
+    if expect is None:
+        return
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        raise ChangedError(f"{path} disappeared while it was being stored") from None
+    if (stat.st_size, stat.st_mtime_ns) != expect:
+        raise ChangedError(f"{path} changed while it was being stored")
 
 
 def _corrupted(digest: str, what: str | None) -> IntegrityError:

@@ -26,7 +26,6 @@ from loopml.artifacts.cas import (
     PACK_MAX_MEMBERS,
     PACK_MEMBER_MAX,
     ContentStore,
-    blob_key,
 )
 from loopml.artifacts.hashing import ChangedError, digest_bytes, digest_file, read_small
 from loopml.core.datasets import (
@@ -83,7 +82,7 @@ def add_version(
     schema, profile_digest = _describe(ws.artifacts, path, fmt)
     _store_blobs(ws.artifacts, files, entries, kept.data, progress)
     ws.artifacts.put_bytes(data, fsync=False)  # the manifest, stored under the dataset digest
-    ws.artifacts.blobs.sync()
+    ws.artifacts.sync()
     return ws.store.datasets.create_version(
         name,
         digest=digest,
@@ -207,7 +206,7 @@ def _read_member(f: LocalFile) -> bytes:
 
 def _store_loose(cas: ContentStore, digest: str, f: LocalFile) -> int:
     try:
-        cas.blobs.put_file(blob_key(digest), f.path, fsync=False, expect=f.key[:2])
+        cas.put_hashed_file(digest, f.path, expect=f.key[:2])
     except (FileNotFoundError, ChangedError):
         raise InvalidArgumentError(f"{f.path} changed while it was being added") from None
     return f.size
