@@ -19,6 +19,12 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr + done.stdout
     assert "done in" in done.stdout and (folder / "demo-report.html").stat().st_size > 10_000
+    # The printed hint works as pasted into a shell, whether or not loopml is on PATH.
+    hint = done.stdout.split("explore it with:\n", 1)[1].splitlines()
+    assert hint[0].strip().startswith("cd ") and hint[1].strip().endswith(" loop status")
+    status = subprocess.run(["bash", "-c", f"{hint[0]} && {hint[1]}"], capture_output=True,
+                            text=True, env=env, timeout=120)  # fmt: skip
+    assert status.returncode == 0 and "fraud-api" in status.stdout, status.stderr
     ws = Workspace.open(folder)
     events = ws.store.loops.events("fraud-api")
     assert [(e.cycle, e.phase.value) for e in events] == [

@@ -63,7 +63,9 @@ def list_datasets(as_json: bool = typer.Option(False, "--json", help="Print JSON
         print_json({"datasets": records})
         return
     if not records:
-        console().print("no datasets yet: loopml data add NAME PATH")
+        from loopml.core.command import loopml_command
+
+        console().print(f"no datasets yet: {loopml_command()} data add NAME PATH")
         return
     table = Table("name", "latest", "files", "size", "format", "digest", "added", box=None)
     for r in records:

@@ -193,7 +193,10 @@ def _history(deployment: str, limit: int, as_json: bool) -> None:
         print_json({"reports": reports})
         return
     if not reports:
-        console().print(f"no reports for {deployment} yet: run 'loopml monitor {deployment}'")
+        from loopml.core.command import loopml_command
+
+        hint = f"{loopml_command()} monitor {deployment}"
+        console().print(f"no reports for {deployment} yet: run '{hint}'")
         return
     table = Table(box=None, header_style="bold")
     for column in ("time", "id", "drift share", "dataset drift", "drifted columns",

@@ -73,7 +73,9 @@ def list_runs(
         )
     out.print(table)
     if page.next_page_token:
-        out.print(f"more: loopml runs ls --page-token {page.next_page_token}")
+        from loopml.core.command import loopml_command
+
+        out.print(f"more: {loopml_command()} runs ls --page-token {page.next_page_token}")
 
 
 @app.command("show")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 import time
 from collections import defaultdict
@@ -21,6 +22,7 @@ from rich.console import Console
 
 from loopml.automation.controller import Controller
 from loopml.automation.timeline import timeline_table
+from loopml.core.command import loopml_command
 from loopml.core.errors import LoopmlError
 from loopml.core.loops import LoopState, Phase
 from loopml.demo import data
@@ -238,5 +240,10 @@ def _print_summary(
     parts = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in sorted(timings.items()))
     console.print(f"done in {total:.1f}s ({parts})", style="bold green")
     console.print(f"drift report: {report}")
-    console.print(f"workspace left in {root}: try `cd {root} && loopml loop status`, "
-                  "`loopml loop history`, `loopml models ls`")  # fmt: skip
+    loopml = loopml_command()  # `loopml` only when that is what a shell here would run
+    folder = shlex.quote(str(Path(root).resolve()))
+    console.print(f"workspace left in {root}; explore it with:")
+    for command in (f"cd {folder}", f"{loopml} loop status", f"{loopml} loop history",
+                    f"{loopml} models ls", f"{loopml} ui"):  # fmt: skip
+        # One command a line, never wrapped: each can be pasted into a shell as printed.
+        console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
