@@ -2,12 +2,16 @@
 one Parquet file of predictions (with ids and the model version), written atomically.
 
 With `executor="ray"` each input file is a Ray task that loads the model itself (from the
-shared store) and writes a part; the parts are then streamed into the output file.
+shared store) and writes a part; the parts are then streamed into the output file. A worker
+has neither the driver's environment nor its current folder: each task gets the resolved
+workspace configuration with absolute paths, the S3 options (endpoint, credentials, region)
+the driver's artifact store uses, and absolute input and part paths.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import tempfile
@@ -15,12 +19,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from loopml.core.config import WorkspaceConfig
+from loopml.core.config import WorkspaceConfig, local_uri
 from loopml.core.errors import InvalidArgumentError
 from loopml.data.formats import SUFFIX_FORMATS
 from loopml.registry.api import load, resolve
@@ -164,12 +169,13 @@ def predict_batch(
         raise InvalidArgumentError(f"unknown executor {executor!r}: use 'local' or 'ray'")
     ws = workspace or Workspace.current()
     version = resolve(ref, workspace=ws)
-    files = input_files(Path(source))
-    out = _AtomicParquet(Path(output))
+    files = input_files(Path(source).resolve())
+    out = _AtomicParquet(Path(output).resolve())
     tick = progress or (lambda rows: None)
     try:
         if executor == "ray":
-            rows = _on_ray(ws.config, version.uri, files, out, chunk_rows, trust, tick)
+            setup = _WorkerSetup(_absolute(ws.config), _s3_options(ws.config))
+            rows = _on_ray(setup, version.uri, files, out, chunk_rows, trust, tick)
         else:
             model = load(version.uri, trust=trust, workspace=ws)
             rows = sum(predict_file(model, f, out, chunk_rows, tick) for f in files)
@@ -180,10 +186,88 @@ def predict_batch(
     return BatchResult(Path(output), rows, len(files), version.name, version.version)
 
 
-def _predict_part(config: WorkspaceConfig, uri: str, path: str, part: str, chunk_rows: int,
+@dataclasses.dataclass(frozen=True)
+class _WorkerSetup:
+    """What a Ray worker needs to open the driver's workspace: the resolved configuration
+    (absolute paths) and the artifact store's options (S3 endpoint, credentials, region)."""
+
+    config: WorkspaceConfig
+    storage_options: tuple[tuple[str, Any], ...] = ()
+
+
+def _absolute(config: WorkspaceConfig) -> WorkspaceConfig:
+    """The configuration with every local path absolute: a worker's folder is not ours."""
+    artifact_uri = config.artifact_uri
+    if artifact_uri and "://" not in artifact_uri:
+        artifact_uri = local_uri(Path(artifact_uri))
+    elif artifact_uri.startswith("file://") and not artifact_uri[7:].startswith("/"):
+        artifact_uri = local_uri(Path(artifact_uri[7:]))
+    store_uri = config.store_uri
+    scheme, sep, rest = store_uri.partition(":///")
+    if sep and scheme.startswith("sqlite") and rest and not rest.startswith("/"):
+        path, query, params = rest.partition("?")
+        store_uri = f"{scheme}:///{quote(str(Path(unquote(path)).resolve()), safe='/')}"
+        store_uri += f"{query}{params}"
+    root = config.root.resolve() if config.root is not None else None
+    return dataclasses.replace(config, root=root, artifact_uri=artifact_uri, store_uri=store_uri)
+
+
+def _s3_options(config: WorkspaceConfig) -> tuple[tuple[str, Any], ...]:
+    """The s3fs options the driver's artifact store was opened with (the endpoint from
+    LOOPML_S3_ENDPOINT_URL), plus the credentials and region botocore finds here (from the
+    environment or ~/.aws): a worker may have neither the variables nor the files."""
+    if not config.artifact_uri.lower().startswith("s3://"):
+        return ()
+    from loopml.artifacts.factory import s3_options
+
+    options = s3_options(os.environ, {})
+    try:
+        import botocore.session
+    except ImportError:  # s3fs brings botocore; without it there is no S3 store to reach
+        return _freeze(options)
+    session = botocore.session.Session()
+    credentials = session.get_credentials()
+    if credentials is not None:
+        frozen = credentials.get_frozen_credentials()
+        options.update(key=frozen.access_key, secret=frozen.secret_key)
+        if frozen.token:
+            options["token"] = frozen.token
+    region = session.get_config_variable("region")
+    if region:
+        client_kwargs = dict(options.get("client_kwargs") or {})
+        client_kwargs.setdefault("region_name", region)
+        options["client_kwargs"] = client_kwargs
+    return _freeze(options)
+
+
+def _freeze(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Hashable options (nested dicts as sorted pairs), so a worker's cache can key on them."""
+    return tuple(
+        sorted(
+            (k, tuple(sorted(v.items())) if isinstance(v, dict) else v) for k, v in options.items()
+        )
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_workspace(setup: _WorkerSetup, pid: int) -> Workspace:
+    """The driver's workspace, opened once per worker process (tasks reuse it)."""
+    from loopml.artifacts.factory import open_artifacts
+    from loopml.store.factory import open_store
+
+    config = setup.config
+    artifacts = open_artifacts(config.artifact_uri, **_thaw(setup.storage_options))
+    return Workspace(config, open_store(config.store_uri, config.token), artifacts)
+
+
+def _thaw(options: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    return {k: dict(v) if isinstance(v, tuple) else v for k, v in options}
+
+
+def _predict_part(setup: _WorkerSetup, uri: str, path: str, part: str, chunk_rows: int,
                   trust: bool) -> int:  # fmt: skip
-    """A Ray task: one input file into one Parquet part."""
-    workspace = Workspace.for_config(config)
+    """A Ray task: one input file (an absolute path) into one Parquet part."""
+    workspace = _worker_workspace(setup, os.getpid())
     model = load(uri, trust=trust, workspace=workspace)
     writer = _AtomicParquet(Path(part))
     rows = predict_file(model, Path(path), writer, chunk_rows, lambda rows: None)
@@ -191,17 +275,28 @@ def _predict_part(config: WorkspaceConfig, uri: str, path: str, part: str, chunk
     return rows
 
 
-def _on_ray(config: WorkspaceConfig, uri: str, files: list[Path], out: _AtomicParquet,
+def _on_ray(setup: _WorkerSetup, uri: str, files: list[Path], out: _AtomicParquet,
             chunk_rows: int, trust: bool, tick: Progress) -> int:  # fmt: skip
     import ray
 
+    started = False
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=False)
+        started = True
+    try:
+        return _run_parts(ray, setup, uri, files, out, chunk_rows, trust, tick)
+    finally:
+        if started:  # ours: disconnect (and stop the local Ray that init may have started)
+            ray.shutdown()
+
+
+def _run_parts(ray: Any, setup: _WorkerSetup, uri: str, files: list[Path], out: _AtomicParquet,
+               chunk_rows: int, trust: bool, tick: Progress) -> int:  # fmt: skip
     task = ray.remote(_predict_part)
     parts = Path(tempfile.mkdtemp(prefix="loopml-parts-", dir=out.dest.parent))
     try:
         refs = {
-            task.remote(config, uri, str(f), str(parts / f"{i:06d}.parquet"), chunk_rows, trust): i
+            task.remote(setup, uri, str(f), str(parts / f"{i:06d}.parquet"), chunk_rows, trust): i
             for i, f in enumerate(files)
         }
         rows = 0
