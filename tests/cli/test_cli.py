@@ -14,11 +14,14 @@ import loopml
 from loopml.workspace import Workspace
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`loopml ARGS` in a separate process, with no LOOPML_* variables but those in `env`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     return subprocess.run(
         [sys.executable, "-m", "loopml", *args], cwd=cwd, capture_output=True, text=True,
-        env=env, timeout=120,
+        env={**clean, **(env or {})}, timeout=120,
     )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from loopml.artifacts.blobs import BlobStore
 from loopml.artifacts.cas import ContentStore
 from loopml.core.errors import InvalidArgumentError
+from loopml.core.extras import MissingExtraError, missing_extra
 
 SUPPORTED = ("file", "s3", "memory")
 S3_ENDPOINT_ENV = "LOOPML_S3_ENDPOINT_URL"
@@ -34,10 +35,12 @@ def open_artifacts(uri: str, **storage_options: Any) -> ContentStore:
     try:
         return ContentStore(BlobStore(uri, **storage_options))
     except ImportError as exc:
-        raise InvalidArgumentError(
-            f"artifact URI {uri!r} needs a package that is not installed ({exc}); "
-            "for s3:// install loopml[s3]"
-        ) from None
+        error = missing_extra(exc) or (
+            MissingExtraError("s3fs", "s3") if scheme == "s3" else None
+        )  # fsspec words its own ImportError for s3fs, without the module's name
+        if error is None:
+            raise
+        raise error from None
 
 
 def s3_options(env: Mapping[str, str], explicit: Mapping[str, Any]) -> dict[str, Any]:

@@ -103,7 +103,7 @@ def _announce(
         return
     from loopml.monitoring.webhooks import deliver
 
-    webhooks = load_project_config(ws.config.root).webhooks
+    webhooks = load_project_config(ws.config.project_root).webhooks
     payload = {"event": action, "deployment": policy.deployment, **_jsonable(details)}
     deliveries = [deliver(webhooks[name], payload) for name in policy.notify if name in webhooks]
     audit(

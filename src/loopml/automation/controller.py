@@ -67,7 +67,7 @@ class Controller:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.ws = workspace
-        self.config = config or load_project_config(workspace.config.root)
+        self.config = config or load_project_config(workspace.config.project_root)
         self.holder = holder or holder_id()
         self.lease_ttl = lease_ttl
         self.observer = observer or (lambda kind, state: None)

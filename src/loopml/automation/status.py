@@ -15,7 +15,7 @@ from loopml.workspace import Workspace
 def loop_status(
     ws: Workspace, config: ProjectConfig | None = None, now: datetime | None = None
 ) -> list[dict[str, Any]]:
-    config = config or load_project_config(ws.config.root)
+    config = config or load_project_config(ws.config.project_root)
     now = now or datetime.now(UTC)
     return [_one(ws, policy, now) for _, policy in sorted(config.policies.items())]
 

@@ -65,11 +65,18 @@ def ui(
 
 def main() -> None:
     from loopml.core.errors import LoopmlError
+    from loopml.core.extras import missing_extra
 
     try:
         app()
     except LoopmlError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except ImportError as exc:  # an optional dependency: one line naming the extra
+        error = missing_extra(exc)
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

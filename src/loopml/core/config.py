@@ -20,6 +20,7 @@ DB_FILE = "loopml.db"
 ARTIFACTS_DIR = "artifacts"
 CACHE_DIR = "cache"
 SETTINGS_FILE = "config.yaml"
+PROJECT_FILE = "loopml.yaml"  # pipelines, deployments, alerts and policies (project_config)
 DEFAULT_HEARTBEAT_TIMEOUT = 120.0
 
 
@@ -34,6 +35,10 @@ class WorkspaceConfig:
     # Load pickle-based models (the `python` flavor) without `trust=True` on each call.
     # Off unless LOOPML_TRUST_PICKLE or `trust_pickle: true` in .loopml/config.yaml says so.
     trust_pickle: bool = False
+    # The folder whose `loopml.yaml` applies: the workspace root; with no `.loopml/` folder
+    # (a store from the environment), the nearest folder at or above the current one that
+    # holds a `loopml.yaml`.
+    project_root: Path | None = None
 
 
 def find_workspace_root(start: Path) -> Path | None:
@@ -41,6 +46,15 @@ def find_workspace_root(start: Path) -> Path | None:
     start = start.resolve()
     for folder in (start, *start.parents):
         if (folder / WORKSPACE_DIR).is_dir():
+            return folder
+    return None
+
+
+def find_project_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` that holds a `loopml.yaml`."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_FILE).is_file():
             return folder
     return None
 
@@ -103,8 +117,11 @@ def resolve_config(
         raise WorkspaceNotFoundError(
             "LOOPML_STORE_URI is set but no artifact location is known: set LOOPML_ARTIFACT_URI"
         )
+    # loopml.yaml is read whether the stores come from a `.loopml/` folder or the environment.
+    project_root = root if root is not None else find_project_root(cwd or Path.cwd())
     return WorkspaceConfig(
         root=root,
+        project_root=project_root,
         store_uri=store_uri or server_uri or "",
         artifact_uri=artifact_uri or "",
         server_uri=server_uri,

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from loopml.core.alerting import AlertRule, Webhook, parse_alerts, parse_webhooks
+from loopml.core.config import PROJECT_FILE
 from loopml.core.config_fields import Field, Lines, ProjectConfigError, load_yaml
 from loopml.core.entities import FrozenDict
 from loopml.core.policies import Policy, parse_policies
-
-PROJECT_FILE = "loopml.yaml"
 
 __all__ = [
     "PROJECT_FILE",

@@ -113,7 +113,7 @@ def check_with_data(
     judging = Thresholds.parse(threshold, alpha, drift_share)
     ws = workspace or Workspace.current()
     # Read loopml.yaml first, so that a mistake in it stops the check before any work.
-    project = load_project_config(ws.config.root) if save and alerts else None
+    project = load_project_config(ws.config.project_root) if save and alerts else None
     parsed = {k: v if isinstance(v, ColumnRule) else ColumnRule(**v) for k, v in
               (rules or {}).items()}  # fmt: skip
     if isinstance(target, str) and not Path(target).exists():

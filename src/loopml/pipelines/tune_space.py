@@ -97,7 +97,10 @@ def _bounded(name: str, kind: str, low: Any, high: Any) -> Dimension:
 
 
 def to_optuna(dimensions: tuple[Dimension, ...]) -> dict[str, Any]:
-    """Optuna distributions by name (imports Optuna)."""
+    """Optuna distributions by name (imports Optuna: a missing one names loopml[tune])."""
+    from loopml.core.extras import require
+
+    require("optuna", "loopml.tune")
     from optuna.distributions import (
         CategoricalDistribution,
         FloatDistribution,

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from loopml.core.errors import InvalidArgumentError, LoopmlError
+from loopml.core.errors import LoopmlError
+from loopml.core.extras import require
 from loopml.pipelines.executors.base import Executor, lost
 from loopml.pipelines.task import StepTask, TaskResult, execute_pickled, pickle_task
 
@@ -42,12 +43,8 @@ class RayExecutor(Executor):
         num_cpus: float = 1,
         runtime_env: Mapping[str, Any] | None = None,
     ) -> None:
-        try:
-            import ray  # noqa: F401 - fail here, with advice, rather than at the first step
-        except ImportError:
-            raise InvalidArgumentError(
-                "the ray executor needs Ray: pip install 'loopml[ray]'"
-            ) from None
+        # Fail here, naming the extra, rather than at the first step.
+        require("ray", "the ray executor")
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.num_cpus = num_cpus
         self.runtime_env = dict(runtime_env or {})

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from loopml.core.errors import InvalidArgumentError
+from loopml.core.extras import require
 from loopml.registry.flavors import Flavor
 
 _XGB_CLASSES = {
@@ -50,7 +51,7 @@ class XGBoostFlavor(Flavor):
         return [_qualified(model)]
 
     def load(self, folder: Path, trusted_types: Sequence[str]) -> Any:
-        import xgboost
+        xgboost = require("xgboost", "loading an XGBoost model")
 
         kind = _only_type(trusted_types, list(_XGB_CLASSES), self.name)
         model = getattr(xgboost, _XGB_CLASSES[kind])()
@@ -80,7 +81,7 @@ class LightGBMFlavor(Flavor):
         return [_qualified(model)]
 
     def load(self, folder: Path, trusted_types: Sequence[str]) -> Any:
-        import lightgbm
+        lightgbm = require("lightgbm", "loading a LightGBM model")
 
         kind = _only_type(trusted_types, self.KINDS, self.name)
         booster = lightgbm.Booster(model_file=str(folder / self.FILE))
@@ -120,7 +121,7 @@ class OnnxFlavor(Flavor):
         return ["onnx.ModelProto"]
 
     def load(self, folder: Path, trusted_types: Sequence[str]) -> Any:
-        import onnxruntime
+        onnxruntime = require("onnxruntime", "loading an ONNX model")
 
         _only_type(trusted_types, ["onnx.ModelProto"], self.name)
         session = onnxruntime.InferenceSession(

@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from loopml.core.dirs import make_dirs
 from loopml.core.errors import InvalidArgumentError, StoreUnavailableError
+from loopml.core.extras import missing_extra
 
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -42,7 +43,13 @@ def create_engine(uri: str) -> Engine:
     if url.get_backend_name() == "postgresql":
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        try:  # the dialect imports its driver here: a missing one names the extra to install
+            return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        except ImportError as exc:
+            error = missing_extra(exc)
+            if error is None:
+                raise
+            raise error from None
     raise InvalidArgumentError(
         f"unsupported store URI {uri!r}: use sqlite:///PATH or postgresql+psycopg://..."
     )
