@@ -7,14 +7,11 @@ always reaches the same model; without one it is random.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import random
-import zlib
 
 from loopml.core.serving import Deployment, Route, RouteMode
 from loopml.registry.loaded import LoadedModel
-
-_SCALE = 2**32
-
 
 @dataclasses.dataclass(frozen=True)
 class Served:
@@ -36,7 +33,7 @@ class RoutingTable:
         if self.canary is None:
             return self.primary
         if key is not None:
-            point = zlib.crc32(key.encode()) / _SCALE
+            point = key_point(key)
         else:
             point = random.random() if draw is None else draw
         return self.canary if point < self.canary.route.weight else self.primary
@@ -44,6 +41,13 @@ class RoutingTable:
     @property
     def served(self) -> list[Served]:
         return [s for s in (self.primary, self.canary, self.shadow) if s is not None]
+
+
+def key_point(key: str) -> float:
+    """Where a request key falls in [0, 1): a cryptographic digest, so that keys alike (a
+    counter, "order-17", "order-18") spread evenly; CRC-32 kept long runs of them on one side."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 def build_table(deployment: Deployment, models: dict[str, LoadedModel]) -> RoutingTable:
