@@ -30,10 +30,9 @@ from loopml.core.errors import (
     http_status,
 )
 from loopml.core.origin import cross_origin_refusal
-from loopml.server import blobs, ui
+from loopml.server import blobs, idempotency, ui
 from loopml.server.access import Access, call_store
 from loopml.server.bodies import read_limited, require_json
-from loopml.server.idempotency import IdempotencyCache
 from loopml.store import rpc
 from loopml.workspace import Workspace
 
@@ -61,7 +60,6 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
     app = FastAPI(title="loopml", version="1", docs_url=None, redoc_url=None)
     app.state.workspace = workspace
     app.state.settings = settings
-    app.state.idempotency = IdempotencyCache()
     app.state.access = Access(workspace)
     _middleware(app, settings)
     blobs.add_routes(app)
@@ -120,8 +118,8 @@ def _endpoint(store: str, method: str) -> Callable[[Request], Awaitable[Response
         body = await _json(request)
         kwargs = rpc.bind(store, method, rpc.decode_arguments(body.get("kwargs", {})))
         ws: Workspace = request.app.state.workspace
-        key = request.headers.get("idempotency-key")
-        cache: IdempotencyCache = request.app.state.idempotency
+        key = None if rpc.is_read(method) else request.headers.get("idempotency-key")
+        digest = idempotency.request_digest(store, method, body.get("kwargs", {})) if key else ""
 
         def work() -> Any:
             access: Access = request.app.state.access
@@ -131,7 +129,8 @@ def _endpoint(store: str, method: str) -> Callable[[Request], Awaitable[Response
             return rpc.encode_result(call_store(store, method, target, narrowed))
 
         user = principal.user if principal else None
-        result = await run_in_threadpool(cache.run, (user, key) if key else None, work)
+        keys = getattr(ws.store, "idempotency", None)  # a SQL store's; none over a remote one
+        result = await run_in_threadpool(idempotency.run, keys, user, key, digest, work)
         return JSONResponse({"result": result})
 
     endpoint.__name__ = f"{store}_{method}"

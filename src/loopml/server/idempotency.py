@@ -1,38 +1,65 @@
-"""Answers kept by Idempotency-Key, so a client retrying a write whose answer was lost gets the
-first answer back instead of applying the write twice. In memory and bounded: a retry comes
-within seconds, not after a server restart."""
+"""Idempotency-Key on the server's writes: a client retrying a write whose answer was lost gets
+the first answer back instead of applying the write twice.
+
+Keys live in the workspace's database (`SqlIdempotencyStore`), so they hold across workers and
+restarts, and expire after a day. A key belongs to the user who sent it and is bound to the
+call it first came with (store, method and arguments, by digest): the same key sent with
+another call is refused with 409. A retry that arrives while the first attempt still runs
+waits for its answer. Reads carry keys too (the client sends one with every call) but change
+nothing, so they run as they come.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+import hashlib
+import json
+import time
+from collections.abc import Callable
 from typing import Any
 
-MAX_KEYS = 50_000
+from loopml.core.errors import InvalidArgumentError, StoreUnavailableError
+
+MAX_KEY_LENGTH = 256
+WAIT_S = 60.0  # for the first attempt of a call to answer, before asking to retry later
+POLL_S = 0.05
 
 
-class IdempotencyCache:
-    def __init__(self, max_keys: int = MAX_KEYS) -> None:
-        self.max_keys = max_keys
-        self._answers: OrderedDict[Hashable, Any] = OrderedDict()
-        self._running: dict[Hashable, threading.Lock] = {}
-        self._lock = threading.Lock()
+def request_digest(store: str, method: str, kwargs: Any) -> str:
+    """The call a key is bound to: store, method and the arguments as sent (canonical JSON)."""
+    canonical = json.dumps({"call": f"{store}.{method}", "kwargs": kwargs}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=True)  # fmt: skip
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
-    def run(self, key: Hashable | None, work: Callable[[], Any]) -> Any:
-        """`work()`, unless a call with the same key already answered: then that answer."""
-        if key is None:
-            return work()
-        with self._lock:
-            gate = self._running.setdefault(key, threading.Lock())
-        with gate:  # a retry racing the first attempt waits for it
-            with self._lock:
-                if key in self._answers:
-                    return self._answers[key]
-            answer = work()  # an error is not kept: the retry runs again
-            with self._lock:
-                self._answers[key] = answer
-                while len(self._answers) > self.max_keys:
-                    self._answers.popitem(last=False)
-                self._running.pop(key, None)
+
+def key_hash(user: str | None, key: str) -> str:
+    return hashlib.sha256(f"{user or ''}\x00{key}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def run(
+    backend: Any, user: str | None, key: str | None, digest: str, work: Callable[[], Any]
+) -> Any:
+    """`work()` once per (user, key): later calls with the key get its first answer. Without a
+    key or a backend (a server over a remote store), `work()` as it comes."""
+    if key is None or backend is None:
+        return work()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidArgumentError(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    hashed = key_hash(user, key)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        claim = backend.claim(hashed, digest)  # ConflictError: the key came with another call
+        if claim.owned:
+            try:
+                answer = work()
+            except BaseException:
+                backend.release(hashed)  # an error is not kept: the retry runs again
+                raise
+            backend.finish(hashed, json.dumps(answer))
             return answer
+        if claim.result is not None:
+            return json.loads(claim.result)
+        if time.monotonic() > deadline:
+            raise StoreUnavailableError(
+                "the first call with this Idempotency-Key is still running; retry later"
+            )
+        time.sleep(POLL_S)

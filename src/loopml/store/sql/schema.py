@@ -338,3 +338,16 @@ tokens = sa.Table(
     sa.Column("revoked_ms", sa.BigInteger),
     sa.Column("note", sa.String(300)),
 )
+
+# Revision 0011: the server's idempotency keys (a hash of user and key), each bound to the
+# digest of the call it came with; `result` is NULL while the first call runs.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("request_digest", sa.String(64), nullable=False),
+    sa.Column("result", sa.Text),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("claimed_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_idempotency_keys_created", "created_ms"),
+)

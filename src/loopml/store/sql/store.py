@@ -9,6 +9,7 @@ from loopml.store.sql.auth import SqlAuthStore
 from loopml.store.sql.datasets import SqlDatasetStore
 from loopml.store.sql.deployments import SqlDeploymentStore
 from loopml.store.sql.engine import create_engine
+from loopml.store.sql.idempotency import SqlIdempotencyStore
 from loopml.store.sql.loops import SqlLoopStore
 from loopml.store.sql.models import SqlModelStore
 from loopml.store.sql.monitoring import SqlMonitorStore
@@ -33,6 +34,7 @@ class SqlMetadataStore(MetadataStore):
         self.monitoring = SqlMonitorStore(self.engine)
         self.loops = SqlLoopStore(self.engine)
         self.auth = SqlAuthStore(self.engine)
+        self.idempotency = SqlIdempotencyStore(self.engine)  # the server's; not served
 
     def close(self) -> None:
         self.engine.dispose()
