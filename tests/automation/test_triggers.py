@@ -77,3 +77,25 @@ def test_estimated_performance_fires_before_any_label_arrives(world) -> None:
     fired = triggers.evaluate(world.ws, policy, LoopState("api"), NOW).fired
     assert fired is not None and fired.trigger.kind == "estimated_performance", fired
     assert fired.details["estimated"] < 0.75 and "no labels" in fired.reason
+
+
+def test_cycles_that_change_nothing_back_off(world, controller) -> None:
+    """Rejected again and again (the same bad training): each wait doubles, up to 8x."""
+    world.bootstrap()
+    world.policy(quality="bad", cooldown="10m")
+    now = [datetime.now(UTC)]
+    ctl = controller(clock=lambda: now[0])
+    ctl.run_once()  # first sight of the dataset: the new_data trigger notes v1
+    state = ctl.run_once(manual=["api"])[0].state
+    assert state.phase.value == "rejected"
+    waits = []
+    for round_ in range(4):
+        world.add_data(make_frame(800, seed=round_ + 20))  # new data: the trigger wants to fire
+        cycle, waited = state.cycle, 0
+        while state.cycle == cycle and waited < 200:
+            now[0] += timedelta(minutes=5)
+            waited += 5
+            state = ctl.run_once()[0].state
+        assert state.phase.value == "rejected"
+        waits.append(waited)
+    assert waits == [20, 40, 80, 80], waits  # cooldown 10m x 2, 4, 8, 8 (capped)

@@ -179,10 +179,11 @@ class Controller:
         fired = found.fired
         actions.audit(self.ws, policy, "loop.trigger", {"trigger": fired.reason,
                                                         **fired.details})  # fmt: skip
+        cursors = {**found.cursors, triggers.STREAK: triggers.unsuccessful_streak(state)}
         started = dataclasses.replace(
             state, cycle=state.cycle + 1, trigger=fired.reason, pipeline_run_id=None,
             candidate=None, baseline=None, decision=FrozenDict(), error=None, cycle_time=now,
-            cursors=FrozenDict(found.cursors),
+            cursors=FrozenDict(cursors),
         )  # fmt: skip
         return self._save(started, Phase.TRAINING, f"triggered by {fired.reason}",
                           dict(fired.details))  # fmt: skip

@@ -31,6 +31,9 @@ from loopml.workspace import Workspace
 
 log = logging.getLogger("loopml.automation")
 CALIBRATION_ROWS = 5000  # labelled predictions an estimate is recalibrated on
+STREAK = "loop:unsuccessful"  # cursor: cycles in a row that changed nothing, before this one
+UNSUCCESSFUL = frozenset({Phase.REJECTED, Phase.ROLLED_BACK, Phase.UNCHANGED})
+MAX_BACKOFF = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +69,21 @@ def evaluate(
 
 
 def _cooling(policy: Policy, state: LoopState, now: datetime) -> bool:
+    """Within the cooldown of the last cycle, doubled for each cycle in a row that changed
+    nothing (rejected, rolled back, unchanged), up to MAX_BACKOFF times: a drift that a
+    retrain cannot fix must not retrain every cooldown."""
     if state.cycle_time is None:
         return False
-    return (now - state.cycle_time).total_seconds() < policy.cooldown
+    backoff = min(2 ** unsuccessful_streak(state), MAX_BACKOFF)
+    return (now - state.cycle_time).total_seconds() < policy.cooldown * backoff
+
+
+def unsuccessful_streak(state: LoopState) -> int:
+    """Cycles in a row, up to this state's, that ended without a new champion."""
+    before = int(state.cursors.get(STREAK, 0))
+    if state.phase in UNSUCCESSFUL:
+        return before + 1
+    return 0 if state.phase is Phase.PROMOTED else before
 
 
 def _check(
