@@ -23,25 +23,61 @@ def _workspace(create: bool = False) -> Any:
 
 
 def parse_params(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
-    """--param k=v values, read as YAML scalars and cast to the parameter's annotation."""
+    """--param k=v values, read as YAML scalars and converted to the parameter's annotated
+    type (int, float, bool, str, or Optional of one); a value that is not one is an error
+    here, before any step runs. The steps' own annotations are checked when the graph is
+    built (also before anything runs)."""
     import yaml
 
     from loopml.core.errors import InvalidArgumentError
 
+    hints = _hints(pipeline)
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
             raise InvalidArgumentError(f"--param takes KEY=VALUE, got {pair!r}")
-        value = yaml.safe_load(text) if text else ""
-        annotation = pipeline.signature.parameters.get(key)
-        wanted = getattr(annotation, "annotation", None)
-        if wanted in (float, "float") and isinstance(value, int):
-            value = float(value)
-        elif wanted in (str, "str"):
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
             value = text
-        params[key] = value
+        params[key] = _convert(key, text, value, hints.get(key))
     return params
+
+
+def _hints(pipeline: Any) -> dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(pipeline.fn)
+    except Exception:  # an annotation that does not resolve: take the plain ones
+        return {name: p.annotation for name, p in pipeline.signature.parameters.items()
+                if isinstance(p.annotation, type)}  # fmt: skip
+
+
+def _convert(key: str, text: str, value: Any, wanted: Any) -> Any:
+    import types
+    import typing
+
+    from loopml.core.errors import InvalidArgumentError
+
+    options = typing.get_args(wanted)
+    if typing.get_origin(wanted) in (typing.Union, types.UnionType):
+        if value is None and type(None) in options:
+            return None
+        plain = [o for o in options if o is not type(None)]
+        wanted = plain[0] if len(plain) == 1 else None
+    if wanted is str:
+        return text
+    if wanted is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if wanted in (int, bool) and type(value) is wanted:
+        return value
+    if wanted in (int, float, bool):
+        raise InvalidArgumentError(
+            f"--param {key}={text}: {key!r} is {wanted.__name__}, and {text!r} is not one"
+        )
+    return value
 
 
 @app.command("run")

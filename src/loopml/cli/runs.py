@@ -44,8 +44,12 @@ def list_runs(
     page_token: str = typer.Option(None, "--page-token", help="Token printed by the last page."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List runs, newest first unless --order-by says otherwise."""
-    page = _workspace().store.runs.search(project or None, filter, order_by, limit, page_token)
+    """List runs, newest first unless --order-by says otherwise. Ordering by a metric, param
+    or tag that no run of these projects has is an error."""
+    runs = _workspace().store.runs
+    page = runs.search(project or None, filter, order_by, limit, page_token)
+    if order_by and not page_token:
+        check_order_keys(runs, project or None, order_by)
     if as_json:
         print_json({"runs": list(page), "next_page_token": page.next_page_token})
         return
@@ -76,6 +80,25 @@ def list_runs(
         from loopml.core.command import loopml_command
 
         out.print(f"more: {loopml_command()} runs ls --page-token {page.next_page_token}")
+
+
+def check_order_keys(runs: Any, projects: list[str] | None, order_by: list[str]) -> None:
+    """Refuse ordering by a metric, param or tag that no run of `projects` has: the order
+    would silently be no order at all (a typo such as `metrics.acurracy`)."""
+    from loopml.core.errors import InvalidArgumentError
+    from loopml.store.filters import parse_order_by
+
+    for clause in parse_order_by(order_by):
+        kind, key = clause.field.kind, clause.field.key
+        if kind == "attribute" or ("`" in key and '"' in key):
+            continue
+        quoted = f"`{key}`" if "`" not in key else f'"{key}"'
+        probe = f"{kind}.{quoted} >= -inf" if kind == "metrics" else f"{kind}.{quoted} LIKE '%'"
+        if not runs.search(projects, probe, None, 1, None):
+            where = f"in project {', '.join(projects)}" if projects else "in any project"
+            raise InvalidArgumentError(
+                f"--order-by {kind}.{key}: no run {where} has the {kind[:-1]} {key!r}"
+            )
 
 
 @app.command("show")

@@ -27,13 +27,14 @@ from loopml.core.alerting import (
     AlertRule,
     Webhook,
 )
-from loopml.core.monitoring import MonitorReport
+from loopml.core.monitoring import MonitorReport, QualityFinding
 from loopml.monitoring.webhooks import Delivery, deliver
 from loopml.workspace import Workspace
 
 ACTOR = "monitoring"
 DELIVERY_ACTION = "webhook.delivery"
 DEPLOYMENT_PREFIX = "deployment:"
+UNKNOWN_ALERT_COLUMN = "alert_unknown_column"  # a quality finding: a rule that cannot apply
 NULL_KINDS = {"nulls": None, "all_null": 1.0, "missing_column": 1.0}  # finding -> share if none
 
 log = logging.getLogger("loopml.monitoring.alerts")
@@ -177,6 +178,31 @@ _CHECKS = {
     PERFORMANCE_BELOW: _performance_below,
     NULL_SHARE_ABOVE: _null_share_above,
 }
+
+
+def unknown_columns(
+    report: MonitorReport, rules: Iterable[AlertRule], known: Iterable[str]
+) -> list[QualityFinding]:
+    """A finding for each rule naming this deployment and a column it does not have (in the
+    model's signature, the reference or the window): such a rule could never be evaluated,
+    so the report says so instead of staying silent. Rules for every deployment ("*") are
+    not reported: they may name a column that only some deployments have."""
+    if not report.target.startswith(DEPLOYMENT_PREFIX):
+        return []
+    deployment = report.target.removeprefix(DEPLOYMENT_PREFIX)
+    columns = {*known, *report.columns, *(f.column for f in report.quality if f.column)}
+    findings = []
+    for rule in rules:
+        if rule.column is None or rule.deployment != deployment or rule.column in columns:
+            continue
+        listed = ", ".join(sorted(columns)[:12]) + (", ..." if len(columns) > 12 else "")
+        message = (
+            f"alert rule {rule.name!r} ({rule.when}) names column {rule.column!r}, which "
+            f"{deployment} does not have, so it is never evaluated; its columns: {listed}"
+        )
+        log.warning("%s", message)
+        findings.append(QualityFinding(rule.column, UNKNOWN_ALERT_COLUMN, message))
+    return findings
 
 
 def null_share(report: MonitorReport, column: str) -> float | None:

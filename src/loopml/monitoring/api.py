@@ -126,6 +126,13 @@ def check_with_data(
         current = to_table(target)
         report = _report(ws, "frame", ref, current, "frame", columns, parsed, judging)
         checked = Checked(report, ref.profile, current)
+    if project and project.alerts:  # a rule on a column the deployment lacks: say so
+        known = [column.name for column in checked.reference.columns]
+        unknown = alerting.unknown_columns(checked.report, project.alerts, known)
+        if unknown:
+            report = dataclasses.replace(checked.report,
+                                         quality=(*checked.report.quality, *unknown))  # fmt: skip
+            checked = dataclasses.replace(checked, report=report)
     fired = alerting.evaluate(checked.report, project.alerts) if project else []
     if fired:
         checked = dataclasses.replace(checked, report=alerting.with_alerts(checked.report, fired))

@@ -149,6 +149,7 @@ class Builder:
                 )
             refs = _refs_in(value, step.name, param)
             if refs is None:
+                check_literal(value, step, param)
                 literals[param] = value
             else:
                 for ref in refs if isinstance(refs, tuple) else (refs,):
@@ -211,6 +212,19 @@ def check_feeds(ref: OutputRef, step: Step, param: str, *, element: bool = False
             f"step {step.name!r}, parameter {param!r} expects {_type_name(expected)} but is "
             f"fed the output {ref.output!r} of step {ref.node!r}, which is "
             f"{_type_name(ref.type)}"
+        )
+
+
+def check_literal(value: Any, step: Step, param: str) -> None:
+    """A plain value (str, int, float, bool) must fit the step's annotation: 'abc' for a
+    `float` is refused while the graph is built, not when the step runs."""
+    if type(value) not in (str, int, float, bool):
+        return
+    expected = step.hints.get(param, Any)
+    if not _compatible(type(value), expected):
+        raise PipelineDefinitionError(
+            f"step {step.name!r}, parameter {param!r} expects {_type_name(expected)}, "
+            f"got {value!r} ({type(value).__name__})"
         )
 
 

@@ -290,5 +290,19 @@ def parse_order_by(clauses: list[str] | tuple[str, ...] | None) -> list[OrderBy]
             text = clause.strip()
         if not text:
             raise InvalidArgumentError(f"invalid order_by clause {clause!r}")
+        if _unquoted_space(text):  # `metrics.acc DESCENDING`: not a key named 'acc DESCENDING'
+            raise InvalidArgumentError(
+                f"invalid order_by clause {clause[:200]!r}: expected FIELD [ASC|DESC], and the "
+                f"direction must be ASC or DESC, got {text.split()[-1][:60]!r} (quote a key "
+                "with spaces in backticks: metrics.`my key` DESC)"
+            )
         result.append(OrderBy(parse_field(text), descending))
     return result
+
+
+def _unquoted_space(field: str) -> bool:
+    """Whether an order_by field holds whitespace outside a quoted (`...` or "...") key."""
+    prefix, dot, key = field.partition(".")
+    if dot and prefix.lower() in _PREFIXES and key[:1] in '`"' and key[-1:] == key[:1]:
+        return False
+    return any(char.isspace() for char in field)
