@@ -3,6 +3,14 @@
 Every port is a free one (another Ray on the machine is left alone), and the cluster is
 stopped by signalling the `ray start` process it came from, which stops the processes it
 started (`ray stop` would stop every Ray of this user on the machine).
+
+Token authentication is pinned off, for the cluster and for this process. Ray 2.x turns it on
+for a `ray start` whenever ~/.ray/auth_token exists (which any local `ray.init()` writes, and
+which outlives its run), but a driver connecting by explicit address never turns it on by
+itself: a token file left by another run made the cluster ask for a token the driver did not
+send (`InvalidAuthToken` connecting to the GCS). The cluster is on loopback, and ours alone.
+Any Ray address in the environment is replaced by this cluster's, so a `ray.init()` without
+one reaches this cluster, never one left over from another run.
 """
 
 from __future__ import annotations
@@ -42,6 +50,9 @@ PORT_OPTIONS = (
 # Ray turns 127.0.0.1 into the machine's address so that other nodes can reach it, unless
 # clusters are "disabled" (its switch for laptops); on one machine that keeps it on loopback.
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# The same authentication mode on both sides, whatever files and variables are around.
+AUTH_ENV = {"RAY_AUTH_MODE": "disabled"}
+AUTH_VARIABLES = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +76,13 @@ def ray_cluster() -> Iterator[RayCluster]:
     # A short folder: Ray puts unix sockets under it, whose paths may not exceed 107 bytes.
     temp_dir = Path(tempfile.mkdtemp(prefix="loopml-ray-"))
     ports = dict(zip(PORT_OPTIONS, free_ports(len(PORT_OPTIONS)), strict=True))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LOOPML_") and k not in ("RAY_ADDRESS", *AUTH_VARIABLES)
+    }
     env.update(LOOPBACK_ENV)
+    env.update(AUTH_ENV)
     args = [
         str(binary),
         "start",
@@ -93,19 +109,24 @@ def ray_cluster() -> Iterator[RayCluster]:
     patch = pytest.MonkeyPatch()
     try:
         _wait_ready(process, log)
-        _loopback_driver(patch)
-        yield RayCluster(f"127.0.0.1:{ports['port']}", temp_dir)
+        address = f"127.0.0.1:{ports['port']}"
+        _loopback_driver(patch, address)
+        yield RayCluster(address, temp_dir)
     finally:
         patch.undo()
         _stop(process)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _loopback_driver(patch: pytest.MonkeyPatch) -> None:
+def _loopback_driver(patch: pytest.MonkeyPatch, address: str) -> None:
     """This process connects as a driver: it must not turn 127.0.0.1 into another address
-    either. Ray reads the switch when first imported, so set it on the module if it is."""
-    for name, value in LOOPBACK_ENV.items():
+    either (Ray reads the switch when first imported, so set it on the module if it is), it
+    uses the cluster's authentication mode, and a `ray.init()` without an address joins
+    this cluster."""
+    for name, value in {**LOOPBACK_ENV, **AUTH_ENV, "RAY_ADDRESS": address}.items():
         patch.setenv(name, value)
+    for name in AUTH_VARIABLES:
+        patch.delenv(name, raising=False)
     constants = sys.modules.get("ray._private.ray_constants")
     if constants is not None:
         patch.setattr(constants, "ENABLE_RAY_CLUSTER", False)

@@ -29,7 +29,16 @@ def _start(tmp_path: Path, executor: str) -> subprocess.Popen[bytes]:
         )
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=env)
+    return subprocess.Popen(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, preexec_fn=_default_sigint
+    )
+
+
+def _default_sigint() -> None:
+    """In the child before it runs: SIGINT back to its default. pytest started in the
+    background from a shell inherits SIGINT ignored, and so would the child (an ignored
+    SIGINT stays ignored across exec, and Python then installs no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_running_step(workspace: Workspace) -> None:
