@@ -69,7 +69,7 @@ def _build(workspace: Workspace, folder: Path) -> dict:
     loopml.deployments.create("iris-api", "iris-clf@champion", workspace=workspace)
     row = frame.drop(columns=[LABEL]).iloc[0].to_dict()
     app = create_app(workspace, "iris-api", ServeSettings())
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:  # an allowed Host
         answer = client.post("/predict", json={"instances": [row]})
         assert answer.status_code == 200, answer.text
         (prediction_id,) = answer.json()["prediction_ids"]

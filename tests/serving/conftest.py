@@ -63,12 +63,20 @@ class Running:
 def start_server() -> Iterator[Callable[..., Running]]:
     started: list[Running] = []
 
-    def start(workspace: Workspace, deployment: str = "iris-api", **options: Any) -> Running:
+    def start(
+        workspace: Workspace,
+        deployment: str = "iris-api",
+        *,
+        bind: str = "127.0.0.1",
+        **options: Any,
+    ) -> Running:
+        """`bind`: the address the app believes it is bound to (it decides the Host names it
+        answers); the server itself always listens on loopback."""
         import uvicorn
 
         from loopml.serving.app import create_app
 
-        app = create_app(workspace, deployment, ServeSettings(**options))
+        app = create_app(workspace, deployment, ServeSettings(**options), host=bind)
         port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         server = uvicorn.Server(config)

@@ -80,6 +80,18 @@ class PredictionStoreContract:
         store.predictions.add_labels([Label(f"{1:032x}", 0)])  # write-once: ignored
         assert store.predictions.query(deployment="api", labeled=True)[0].label == 1
 
+    def test_labels_only_for_the_deployment_named(self, store: MetadataStore) -> None:
+        store.predictions.log([prediction(1), prediction(2, "other")])
+        mine, theirs = f"{1:032x}", f"{2:032x}"
+        unknown = store.predictions.add_labels(
+            [Label(mine, 1), Label(theirs, 1), Label("f" * 32, 1)], deployment="api"
+        )
+        assert unknown == [theirs, "f" * 32]
+        assert [p.id for p in store.predictions.query(labeled=True)] == [mine]
+        assert store.predictions.get(theirs).label is None
+        assert store.predictions.add_labels([Label(theirs, 0)], deployment="other") == []
+        assert store.predictions.get(theirs).label == 0
+
     def test_get_one_prediction_with_its_label(self, store: MetadataStore) -> None:
         shadow = dataclasses.replace(prediction(2), id=f"{22:032x}", route=RouteMode.SHADOW,
                                      output={"p": [0.25, 0.75]})  # fmt: skip

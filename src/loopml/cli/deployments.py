@@ -132,6 +132,17 @@ def serve_command(
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds per request."),
     max_body_mb: float = typer.Option(1.0, "--max-body-mb"),
     trust: bool = typer.Option(False, "--trust", help="Allow pickle-based models."),
+    allowed_host: list[str] = typer.Option(
+        None,
+        "--allowed-host",
+        help="A Host header value "
+        "to answer besides this machine's own names "
+        "(repeatable; '*' for any).",
+    ),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="Pass null/NaN in numeric columns to the model (else 422)."
+    ),
+    threads: int = typer.Option(4, "--threads", help="Model worker threads."),
 ) -> None:
     """Serve a deployment over HTTP (REST /predict and Open Inference Protocol v2)."""
     import os
@@ -143,6 +154,7 @@ def serve_command(
         max_body_bytes=int(max_body_mb * (1 << 20)), request_timeout=timeout,
         batch_max_rows=batch_max_rows, batch_max_wait=batch_max_wait_ms / 1000, trust=trust,
         token=os.environ.get("LOOPML_SERVE_TOKEN") or None,
+        allowed_hosts=tuple(allowed_host or ()), allow_missing=allow_missing, threads=threads,
     )  # fmt: skip
     console().print(f"serving {deployment} on http://{host}:{port}", style="dim")
     serve(deployment, host=host, port=port, settings=settings)

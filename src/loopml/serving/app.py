@@ -1,6 +1,11 @@
 """The HTTP face of a deployment (FastAPI): `/predict`, Open Inference Protocol v2,
 `/feedback`, `/metrics` and health. Hot paths read the raw body and skip model validation
-layers: the signature check is the validation."""
+layers: the signature check is the validation.
+
+Every route but the health probes answers only for a Host on the allow-list (against DNS
+rebinding), refuses a state-changing request a browser sent from another origin (CSRF), and
+wants the bearer token when one is set. Every error is a JSON body {"error": ...}.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,23 +22,33 @@ from typing import Any
 
 import pandas as pd
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from loopml.core.entities import FrozenDict
+from loopml.core.origin import SAFE_METHODS, cross_origin_refusal
 from loopml.core.serving import Failure, Label, Prediction
 from loopml.registry.loaded import Scores
 from loopml.serving import protocol
 from loopml.serving.protocol import RequestError
 from loopml.serving.routing import Served
-from loopml.serving.service import ServeSettings, Service
+from loopml.serving.server import allowed_hosts, host_name
+from loopml.serving.service import Saturated, ServeSettings, Service
 from loopml.workspace import Workspace
 
 log = logging.getLogger("loopml.serving")
 OPEN_PATHS = ("/v2/health/live", "/v2/health/ready")
 MAX_FEEDBACK = 10_000
+MAX_ID = 128  # characters of a prediction id (ours have 32)
+MAX_KNOWN_HOSTS = 256  # raw Host values remembered as allowed (a port each, at most)
 
 
-def create_app(workspace: Workspace, deployment: str, settings: ServeSettings) -> FastAPI:
+def create_app(
+    workspace: Workspace, deployment: str, settings: ServeSettings, *, host: str = "127.0.0.1"
+) -> FastAPI:
+    """The app of one deployment; `host` is the address it is bound to, which decides the
+    Host header values it answers (see serving.server.allowed_hosts)."""
     service = Service(workspace, deployment, settings)
 
     @contextlib.asynccontextmanager
@@ -44,40 +60,114 @@ def create_app(workspace: Workspace, deployment: str, settings: ServeSettings) -
     app = FastAPI(title=f"loopml: {deployment}", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None)  # fmt: skip
     app.state.service = service
+    hosts = allowed_hosts(host, settings.allowed_hosts)
+    app.add_middleware(_Guard, service=service, hosts=hosts)
+    _error_handlers(app, service)
     _routes(app, service)
     return app
 
 
-class _TokenGuard:
-    """Refuses every request without the bearer token but the health probes (a plain ASGI
-    middleware: Starlette's BaseHTTPMiddleware costs a task and stream wrapping per request)."""
+class _Guard:
+    """Every request but the health probes: its Host must be on the allow-list (400), a
+    browser must not have sent a POST from another origin (403), and with a token set it
+    must carry it (401). A plain ASGI middleware reading the raw headers once: Starlette's
+    BaseHTTPMiddleware costs a task and stream wrapping per request.
 
-    def __init__(self, app: Any, service: Service) -> None:
-        self.app, self.service = app, service
+    The probes answer for any Host: they tell nothing but "up", and orchestrators and load
+    balancers probe by an address (a pod's IP) that may not be one of this machine's."""
+
+    def __init__(self, app: Any, service: Service, hosts: frozenset[str]) -> None:
+        self.app, self.service, self.hosts = app, service, hosts
+        self.any_host = "*" in hosts
+        self.known: set[bytes] = set()
+        token = service.settings.token
+        self.token = token.encode() if token else None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        token = self.service.settings.token
-        if token and scope["type"] == "http":
-            request = Request(scope)
-            if request.url.path not in OPEN_PATHS and not _authorized(request, token):
-                error = RequestError(401, "missing or wrong bearer token")
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            error = self._refusal(scope)
+            if error is not None:
                 await _error(error, self.service)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
+    def _refusal(self, scope: Any) -> RequestError | None:
+        host = origin = site = authorization = None
+        for name, value in scope["headers"]:  # names are lower-case bytes
+            if name == b"host":
+                host = value if host is None else host  # the first, as Starlette reads it
+            elif name == b"origin":
+                origin = value
+            elif name == b"sec-fetch-site":
+                site = value
+            elif name == b"authorization":
+                authorization = value
+        if not self.any_host and (host is None or host not in self.known):
+            name = host_name(host.decode("latin-1")) if host is not None else ""
+            if name not in self.hosts:
+                return RequestError(400, f"host {name[:200]!r} is not allowed: this server "
+                                    "answers only its own names (loopml serve "
+                                    "--allowed-host NAME adds one)", host=name[:200])  # fmt: skip
+            if len(self.known) < MAX_KNOWN_HOSTS:
+                self.known.add(host)  # type: ignore[arg-type]
+        method = scope["method"]
+        if (origin is not None or site is not None) and method not in SAFE_METHODS:
+            headers = {"host": (host or b"").decode("latin-1")}
+            if origin is not None:
+                headers["origin"] = origin.decode("latin-1")
+            if site is not None:
+                headers["sec-fetch-site"] = site.decode("latin-1")
+            refusal = cross_origin_refusal(method, headers)
+            if refusal:
+                return RequestError(403, f"{scope['path']}: {refusal}")
+        if self.token is not None and not _authorized(authorization, self.token):
+            return RequestError(401, "missing or wrong bearer token")
+        return None
+
+
+def _error_handlers(app: FastAPI, service: Service) -> None:
+    """Errors outside the routes' own handling as JSON too: an unknown path or method, and
+    anything unexpected (a 500 with an error id to find it in the log, no details)."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        error = RequestError(exc.status_code, str(exc.detail))
+        response = _error(error, service)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        return _error(RequestError(422, f"invalid request: {exc}"), service)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        error_id = uuid.uuid4().hex[:12]
+        log.error("unexpected error on %s (error id %s)", request.url.path, error_id,
+                  exc_info=exc)  # fmt: skip
+        return _error(RequestError(500, "internal error", error_id=error_id), service)
+
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(Exception, unexpected)
+
 
 def _routes(app: FastAPI, service: Service) -> None:
-    if service.settings.token:
-        app.add_middleware(_TokenGuard, service=service)
-
     @app.get("/v2/health/live")
-    async def live() -> dict[str, bool]:
-        return {"live": True}
+    async def live() -> Response:
+        if service.live:
+            return JSONResponse({"live": True})
+        stuck = round(service.saturated_for())
+        return JSONResponse({"live": False, "error": f"every model worker has been stuck for "
+                             f"{stuck}s: restart the process"}, status_code=503)  # fmt: skip
 
     @app.get("/v2/health/ready")
     async def ready() -> Response:
-        body = {"ready": service.ready}
-        return JSONResponse(body, status_code=200 if service.ready else 503)
+        if service.ready:
+            return JSONResponse({"ready": True})
+        body: dict[str, Any] = {"ready": False}
+        if service.saturated():
+            body["error"] = "every model worker is stuck on a call that outlived its request"
+        return JSONResponse(body, status_code=503)
 
     @app.get("/v2/models/{name}")
     async def metadata(name: str) -> Response:
@@ -94,10 +184,13 @@ def _routes(app: FastAPI, service: Service) -> None:
         try:
             document = await _document(request, service)
             served = _served_for(service, name, request.headers.get("x-request-key"))
+            request_id = document.get("id") if isinstance(document, dict) else None
+            if request_id is not None and not isinstance(request_id, str):
+                raise RequestError(422, "the request id must be a string")
             frame = protocol.tensors_of(document, served.model)
             outcome = await _answer(service, served, frame, None, started=time.perf_counter())
             ids, scores = outcome
-            body = protocol.v2_output(scores, served.model, ids, document.get("id"))
+            body = protocol.v2_output(scores, served.model, ids, request_id)
             return JSONResponse(body)
         except RequestError as error:
             return _error(error, service)
@@ -114,7 +207,7 @@ def _routes(app: FastAPI, service: Service) -> None:
                 "model": served.route.model,
                 "model_version": served.route.version,
             }
-            probabilities = scores.by_class()
+            probabilities = protocol.probabilities(scores)
             if probabilities is not None:
                 body["probabilities"] = probabilities
             return JSONResponse(body)
@@ -130,9 +223,13 @@ def _routes(app: FastAPI, service: Service) -> None:
             labels = _labels(await _document(request, service))
             unknown = await asyncio.get_running_loop().run_in_executor(
                 None, _store_labels, service, labels
-            )
-            body = {"stored": len(labels) - len(unknown), "unknown_prediction_ids": unknown}
-            return JSONResponse(body, status_code=404 if len(unknown) == len(labels) else 200)
+            )  # ids of other deployments' predictions are unknown here
+            body: dict[str, Any] = {"stored": len(labels) - len(unknown),
+                                    "unknown_prediction_ids": unknown}  # fmt: skip
+            if len(unknown) < len(labels):
+                return JSONResponse(body)
+            error = f"no prediction of deployment {service.deployment!r} has these ids"
+            return JSONResponse({"error": error, **body}, status_code=404)
         except RequestError as error:
             return _error(error, service)
 
@@ -142,9 +239,10 @@ def _routes(app: FastAPI, service: Service) -> None:
 
 
 # -- request handling -----------------------------------------------------------------------
-def _authorized(request: Request, token: str) -> bool:
-    given = request.headers.get("authorization", "")
-    return given.startswith("Bearer ") and hmac.compare_digest(given[7:], token)
+def _authorized(given: bytes | None, token: bytes) -> bool:
+    return (
+        given is not None and given.startswith(b"Bearer ") and hmac.compare_digest(given[7:], token)
+    )
 
 
 async def _document(request: Request, service: Service) -> Any:
@@ -177,7 +275,10 @@ async def _answer(
     """Predict, log and (off the request path) shadow; return prediction ids and scores."""
     if service.overloaded():
         raise RequestError(503, "overloaded: too many requests waiting", retry_after=1)
-    frame = protocol.prepare(served.model, data)
+    if service.saturated():
+        raise _saturated(service)
+    allow_missing = service.settings.allow_missing
+    frame = protocol.prepare(served.model, data, allow_missing=allow_missing)
     labels = (served.route.mode.value, served.route.model, str(served.route.version))
     try:
         scores = await service.predict(served, frame)
@@ -186,7 +287,12 @@ async def _answer(
         _log_failure(service, served, "timeout")
         limit = service.settings.request_timeout
         raise RequestError(504, f"the model took longer than {limit}s") from None
+    except Saturated:
+        raise _saturated(service) from None
     except Exception:
+        if allow_missing and (problem := _missing_values(frame)):
+            raise RequestError(422, f"the model failed on {problem}: it does not take "
+                               "missing values") from None  # fmt: skip
         error_id = uuid.uuid4().hex[:12]
         log.exception("model %s failed (error id %s)", served.route.uri, error_id)
         service.metrics.errors.labels("model").inc()
@@ -203,19 +309,36 @@ async def _answer(
     return ids, scores
 
 
+def _saturated(service: Service) -> RequestError:
+    service.metrics.saturated.inc()
+    wait = max(1, math.ceil(service.settings.request_timeout))
+    return RequestError(503, "every model worker is stuck on a call that outlived its request; "
+                        "try again later", retry_after=wait)  # fmt: skip
+
+
+def _missing_values(frame: pd.DataFrame) -> str | None:
+    """'null or NaN in column x', when the frame holds a missing value somewhere."""
+    missing = frame.isna().any()
+    names = [str(name) for name in missing.index[missing.to_numpy()]]
+    return f"null or NaN in column {names[0]!r}" if names else None
+
+
 def _log(
     service: Service, served: Served, rows: list[dict], scores: Scores, seconds: float
 ) -> list[str]:
     now = datetime.now(UTC)
     values = protocol.to_list(scores.predictions)
-    probabilities = scores.by_class() or [None] * len(values)
+    probabilities = protocol.probabilities(scores) or [None] * len(values)
+    if not protocol.all_finite(rows):  # JSON in the store has no NaN (PostgreSQL refuses it)
+        rows = [protocol.finite_row(row) for row in rows]
     ids = [uuid.uuid4().hex for _ in rows]
     each = seconds * 1000 / max(1, len(rows))
     route = served.route
     service.logger.log([
         Prediction(i, service.deployment, route.model, route.version, route.mode, now,
                    row, value, each,  # type: ignore[arg-type]
-                   probabilities=None if proba is None else FrozenDict(proba))
+                   probabilities=None if proba is None or None in proba.values()
+                   else FrozenDict(proba))
         for i, row, value, proba in zip(ids, rows, values, probabilities, strict=False)
     ])  # fmt: skip
     return ids
@@ -261,13 +384,20 @@ def _labels(document: Any) -> list[Label]:
             or ("label" not in item)
         ):
             raise RequestError(422, "every item needs a string prediction_id and a label")
+        if len(item["prediction_id"]) > MAX_ID:
+            raise RequestError(422, f"a prediction_id has at most {MAX_ID} characters")
+        if not protocol.all_finite([item]):
+            raise RequestError(422, f"the label of {item['prediction_id'][:64]!r} is NaN or "
+                               "infinite")  # fmt: skip
         labels.append(Label(item["prediction_id"], item["label"]))
     return labels
 
 
 def _store_labels(service: Service, labels: list[Label]) -> list[str]:
+    """Store labels for this deployment's predictions; return the ids that are not its own
+    (unknown, or another deployment's: a label there would corrupt its monitoring)."""
     service.logger.flush()  # a prediction answered a moment ago may still be queued
-    return service.workspace.store.predictions.add_labels(labels)
+    return service.workspace.store.predictions.add_labels(labels, deployment=service.deployment)
 
 
 def _error(error: RequestError, service: Service) -> Response:

@@ -52,6 +52,25 @@ class ServingMetrics:
         )  # fmt: skip
         drops.set_function(dropped)
 
+    def watch_workers(
+        self, capacity: int, busy: Callable[[], int], stuck: Callable[[], int]
+    ) -> None:
+        """Gauges of the model workers (read at scrape time) and the refusals they caused."""
+        from prometheus_client import Counter, Gauge
+
+        Gauge("loopml_model_workers", "Model worker threads", registry=self.registry).set(capacity)
+        Gauge("loopml_model_workers_busy", "Model workers running a call",
+              registry=self.registry).set_function(busy)  # fmt: skip
+        Gauge(
+            "loopml_model_workers_stuck", "Model workers running a call that outlived the "
+            "request timeout (the request got 504; the call cannot be stopped)",
+            registry=self.registry,
+        ).set_function(stuck)  # fmt: skip
+        self.saturated = Counter(
+            "loopml_saturated_refusals", "Requests refused (503) because every model worker "
+            "was stuck", registry=self.registry,
+        )  # fmt: skip
+
     def watch_reports(self, store: Any, deployment: str) -> None:
         """Export the latest stored monitoring report of `deployment` (read at scrape time)."""
         target = f"deployment:{deployment}"

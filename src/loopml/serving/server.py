@@ -6,14 +6,20 @@ connections, requests in flight complete, queued predictions are written, then i
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
+import socket
+from collections.abc import Iterable
 from typing import Any
 
 from loopml.core.auth import check_token_strength
 from loopml.core.errors import InvalidArgumentError
 from loopml.serving.service import ServeSettings
 from loopml.workspace import Workspace
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARDS = ("0.0.0.0", "::", "")
 
 
 def is_loopback(host: str) -> bool:
@@ -23,6 +29,49 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header value, as the allow-list holds it: lower case, without the
+    port, the brackets of an IPv6 address or a trailing dot."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        return header[1:end] if end > 0 else header
+    if header.count(":") == 1:
+        header = header.split(":", 1)[0]
+    return header.rstrip(".")
+
+
+def allowed_hosts(bind: str, extra: Iterable[str] = ()) -> frozenset[str]:
+    """The Host header values a server bound to `bind` answers: the loopback names; on any
+    other address also that address and this machine's names and addresses (its host name,
+    fully qualified name, what they resolve to, and the address it reaches the network by:
+    in a Kubernetes pod, the pod IP its probes and peers use); and `extra` (`--allowed-host`:
+    the names clients use through a load balancer, a Service or an ingress; "*" for any)."""
+    hosts = set(LOOPBACK_NAMES)
+    if not is_loopback(bind):
+        if bind not in WILDCARDS:
+            hosts.add(bind)
+        hosts |= machine_names()
+    hosts |= {host_name(h) for h in extra if h.strip()}
+    hosts.discard("")
+    return frozenset(hosts)
+
+
+def machine_names() -> set[str]:
+    names: set[str] = set()
+    for name in (socket.gethostname(), socket.getfqdn()):
+        if not name:
+            continue
+        names.add(name)
+        with contextlib.suppress(OSError, UnicodeError):
+            names |= {str(info[4][0]) for info in socket.getaddrinfo(name, None)}
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((probe, 9))  # a UDP "connection" sends nothing: it picks a route
+            names.add(sock.getsockname()[0])
+    return {host_name(n.split("%", 1)[0]) for n in names}  # no IPv6 zone ids
 
 
 def serve(
@@ -47,7 +96,7 @@ def serve(
         )
     ws = workspace or Workspace.current()
     ws.store.deployments.get(deployment)  # a clear error before the server starts
-    app = create_app(ws, deployment, settings)
+    app = create_app(ws, deployment, settings, host=host)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30,
         access_log=False, lifespan="on",

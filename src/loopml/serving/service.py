@@ -4,6 +4,13 @@ follows the deployment in the store.
 Changes apply without dropping requests: the models of a new revision are loaded first (in a
 thread), then the table is swapped in one assignment; requests in flight keep the table, and
 so the model, they started with.
+
+A model call cannot be stopped once it runs (a thread cannot be killed): a request that times
+out answers 504, but its call keeps its worker. A call running longer than the request timeout
+is *stuck*; while every worker is stuck the service is *saturated*: requests are refused at
+once (503 with Retry-After) instead of queueing for a timeout, and readiness is false, until a
+call ends. Saturated for longer than `stuck_liveness`, liveness turns false too, so that an
+orchestrator restarts the process (the only way to get those threads back).
 """
 
 from __future__ import annotations
@@ -12,6 +19,9 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import logging
+import math
+import threading
+import time
 from typing import Any
 
 import pandas as pd
@@ -41,6 +51,15 @@ class ServeSettings:
     log_capacity: int = 100_000
     trust: bool = False  # load pickle-based models
     token: str | None = None  # required as a Bearer token on every route but health
+    # Host header values answered besides the defaults for the bound address (loopback names;
+    # on another address also this machine's names and addresses); "*" answers any.
+    allowed_hosts: tuple[str, ...] = ()
+    allow_missing: bool = False  # pass null/NaN in numeric columns to the model (else 422)
+    stuck_liveness: float = 300.0  # seconds saturated before liveness fails; 0: never
+
+
+class Saturated(Exception):
+    """Every model worker is running a call that outlived its request."""
 
 
 class Service:
@@ -56,6 +75,9 @@ class Service:
         self.metrics = ServingMetrics(lambda: self.logger.depth, lambda: self.logger.dropped)
         self.metrics.watch_reports(workspace.store.monitoring, deployment)
         self.pool = concurrent.futures.ThreadPoolExecutor(settings.threads, "loopml-predict")
+        self._started: dict[int, float] = {}  # worker thread -> when its model call began
+        self._started_lock = threading.Lock()
+        self.metrics.watch_workers(settings.threads, self.busy_workers, self.stuck_workers)
         self._models: dict[str, LoadedModel] = {}
         self._batchers: dict[str, MicroBatcher] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrency)
@@ -71,7 +93,39 @@ class Service:
 
     @property
     def ready(self) -> bool:
-        return self.table is not None and not self.draining
+        return self.table is not None and not self.draining and not self.saturated()
+
+    @property
+    def live(self) -> bool:
+        limit = self.settings.stuck_liveness
+        return not (limit > 0 and self.saturated_for() > limit)
+
+    # -- stuck model calls ------------------------------------------------------------------
+    def busy_workers(self) -> int:
+        return len(self._started)
+
+    def _stuck_starts(self) -> list[float]:
+        """When each stuck call began (calls running longer than the request timeout)."""
+        if not self._started:
+            return []
+        limit = time.monotonic() - self.settings.request_timeout
+        with self._started_lock:
+            return [t for t in self._started.values() if t < limit]
+
+    def stuck_workers(self) -> int:
+        return len(self._stuck_starts())
+
+    def saturated(self) -> bool:
+        if len(self._started) < self.settings.threads:  # the usual case: no lock, no scan
+            return False
+        return len(self._stuck_starts()) >= self.settings.threads
+
+    def saturated_for(self) -> float:
+        """Seconds every worker has been stuck (0 when not saturated)."""
+        if not self.saturated():
+            return 0.0
+        latest = max(self._stuck_starts(), default=math.inf)  # the last to become stuck
+        return max(0.0, time.monotonic() - latest - self.settings.request_timeout)
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -145,9 +199,22 @@ class Service:
             self._slots.release()
 
     async def _run(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
+        if self.saturated():  # queued behind stuck calls: refuse now, not at the timeout
+            raise Saturated()
         self.metrics.batch_size.labels(model.version.name).observe(len(frame))
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, model.score, frame)
+        return await loop.run_in_executor(self.pool, self._call, model, frame)
+
+    def _call(self, model: LoadedModel, frame: pd.DataFrame) -> Any:
+        """In a worker: the model call, its start kept while it runs (one call per worker)."""
+        worker = threading.get_ident()
+        with self._started_lock:
+            self._started[worker] = time.monotonic()
+        try:
+            return model.score(frame)
+        finally:
+            with self._started_lock:
+                del self._started[worker]
 
     def _batcher(self, served: Served) -> MicroBatcher:
         uri = served.route.uri

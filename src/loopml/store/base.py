@@ -311,8 +311,9 @@ class PredictionStore(abc.ABC):
     def log(self, predictions: Sequence[Prediction]) -> None: ...
 
     @abc.abstractmethod
-    def add_labels(self, labels: Sequence[Label]) -> list[str]:
-        """Store labels; return the prediction ids that are unknown (not stored)."""
+    def add_labels(self, labels: Sequence[Label], *, deployment: str | None = None) -> list[str]:
+        """Store labels; return the prediction ids that are unknown (not stored). With
+        `deployment`, a prediction of another deployment counts as unknown."""
 
     @abc.abstractmethod
     def query(

@@ -65,8 +65,9 @@ class SqlPredictionStore(PredictionStore):
         ]
         write(self._engine, lambda conn: conn.execute(t.predictions.insert(), rows))
 
-    def add_labels(self, labels: Sequence[Label]) -> list[str]:
-        """Store labels; return the ids that match no prediction (those are not stored)."""
+    def add_labels(self, labels: Sequence[Label], *, deployment: str | None = None) -> list[str]:
+        """Store labels; return the ids that match no prediction (of `deployment`, when
+        given): those are not stored."""
         ids = [label.prediction_id for label in labels]
 
         def work(conn: Connection) -> list[str]:
@@ -74,6 +75,8 @@ class SqlPredictionStore(PredictionStore):
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 query = sa.select(t.predictions.c.id).where(t.predictions.c.id.in_(chunk))
+                if deployment is not None:
+                    query = query.where(t.predictions.c.deployment == deployment)
                 known |= set(conn.execute(query).scalars())
             now = now_ms()
             rows = [
