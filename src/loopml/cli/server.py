@@ -29,8 +29,12 @@ def server(
     port: int = typer.Option(8000, "--port", "-p"),
     no_auth: bool = typer.Option(False, "--no-auth", help="Turn authentication off (loopback "
                                  "addresses only)."),
-    allowed_host: list[str] = typer.Option(None, "--allowed-host", help="Host header values "
-                                           "to accept (default: the address served)."),
+    allowed_host: list[str] = typer.Option(None, "--allowed-host", help="Another Host header "
+                                           "value to accept, e.g. the name clients use through "
+                                           "a load balancer (loopback names, and on another "
+                                           "address this machine's names, are accepted)."),
+    workers: int = typer.Option(1, "--workers", "-w", help="Worker processes (share the "
+                                "database: use PostgreSQL for more than one)."),
 ) -> None:  # fmt: skip
     """Serve the workspace's stores over HTTP (Ctrl-C stops it)."""
     if context.invoked_subcommand is not None:
@@ -38,7 +42,7 @@ def server(
     from loopml.server.main import serve
 
     serve(_workspace(), host=host, port=port, auth=not no_auth,
-          allowed_hosts=tuple(allowed_host or ()))  # fmt: skip
+          allowed_hosts=tuple(allowed_host or ()), workers=workers)  # fmt: skip
 
 
 @tokens.command("create")

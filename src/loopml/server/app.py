@@ -33,6 +33,7 @@ from loopml.core.origin import cross_origin_refusal
 from loopml.server import blobs, idempotency, ui
 from loopml.server.access import Access, call_store
 from loopml.server.bodies import read_limited, require_json
+from loopml.serving.server import host_name
 from loopml.store import rpc
 from loopml.workspace import Workspace
 
@@ -157,7 +158,7 @@ def _middleware(app: FastAPI, settings: ServerSettings) -> None:
     async def guard(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        host = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
+        host = host_name(request.headers.get("host") or "")
         refusal = cross_origin_refusal(request.method, request.headers)
         if host not in settings.allowed_hosts and "*" not in settings.allowed_hosts:
             response: Response = error_response(

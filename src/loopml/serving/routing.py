@@ -13,6 +13,7 @@ import random
 from loopml.core.serving import Deployment, Route, RouteMode
 from loopml.registry.loaded import LoadedModel
 
+
 @dataclasses.dataclass(frozen=True)
 class Served:
     route: Route
@@ -32,10 +33,9 @@ class RoutingTable:
     def choose(self, key: str | None = None, draw: float | None = None) -> Served:
         if self.canary is None:
             return self.primary
-        if key is not None:
-            point = key_point(key)
-        else:
-            point = random.random() if draw is None else draw
+        point = key_point(key) if key is not None else draw
+        if point is None:
+            point = random.random()
         return self.canary if point < self.canary.route.weight else self.primary
 
     @property
