@@ -122,3 +122,32 @@ def test_batch_predict_cli(iris_workspace, tmp_path) -> None:
     assert failed.returncode == 1 and "missing column" in failed.stderr
     assert not (tmp_path / "x.parquet").exists()
     assert not list(tmp_path.glob(".x.parquet.*"))  # no partial file left behind
+
+
+def test_serve_says_where_it_listens_only_once_it_does(workspace, tmp_path) -> None:
+    loopml.registry.register("c", models.Constant(1), trust=True, workspace=workspace)
+    loopml.deployments.create("c", "c/1", workspace=workspace)
+    missing = cli("serve", "nope", "--port", str(free_port()), cwd=tmp_path)
+    assert missing.returncode == 1 and "serving" not in missing.stdout + missing.stderr
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        root = {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # the model's module
+        taken = cli("serve", "c", "--trust", "--port", str(busy.getsockname()[1]),
+                    cwd=tmp_path, env=root)  # fmt: skip
+    assert taken.returncode != 0 and "serving c on" not in taken.stdout + taken.stderr
+    assert "address already in use" in taken.stderr.lower()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # the test model's module
+    command = [sys.executable, "-m", "loopml", "serve", "c", "--trust", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()  # printed once bound: the server answers right away
+        assert f"serving c on http://127.0.0.1:{port}" in line
+        assert httpx.get(f"http://127.0.0.1:{port}/v2/health/live").status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)

@@ -156,8 +156,11 @@ def serve_command(
         token=os.environ.get("LOOPML_SERVE_TOKEN") or None,
         allowed_hosts=tuple(allowed_host or ()), allow_missing=allow_missing, threads=threads,
     )  # fmt: skip
-    console().print(f"serving {deployment} on http://{host}:{port}", style="dim")
-    serve(deployment, host=host, port=port, settings=settings)
+
+    def listening(url: str) -> None:
+        console().print(f"serving {deployment} on {url}", style="dim")
+
+    serve(deployment, host=host, port=port, settings=settings, on_listening=listening)
 
 
 def predict_command(

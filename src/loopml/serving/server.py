@@ -10,7 +10,7 @@ import contextlib
 import ipaddress
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from loopml.core.auth import check_token_strength
@@ -81,7 +81,10 @@ def serve(
     port: int = 8080,
     settings: ServeSettings | None = None,
     workspace: Workspace | None = None,
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
+    """Serve until SIGTERM or Ctrl-C; `on_listening(url)` once the socket is bound (never for
+    a busy port or a missing deployment)."""
     import uvicorn
 
     from loopml.serving.app import create_app
@@ -101,18 +104,24 @@ def serve(
         app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30,
         access_log=False, lifespan="on",
     )  # fmt: skip
-    _GracefulServer(config, app).run()
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    _GracefulServer(config, app, lambda: on_listening and on_listening(url)).run()
 
 
 class _GracefulServer:
     """uvicorn's server, with readiness dropped the moment a shutdown signal arrives."""
 
-    def __new__(cls, config: Any, app: Any) -> Any:
+    def __new__(cls, config: Any, app: Any, listening: Callable[[], Any] = lambda: None) -> Any:
         import uvicorn
 
         class Server(uvicorn.Server):
             def handle_exit(self, sig: int, frame: Any) -> None:
                 app.state.service.draining = True
                 super().handle_exit(sig, frame)
+
+            async def startup(self, sockets: Any = None) -> None:
+                await super().startup(sockets)
+                if self.started:  # bound: uvicorn sets should_exit instead on a busy port
+                    listening()
 
         return Server(config)
