@@ -69,21 +69,34 @@ def create(
 
 @tokens.command("ls")
 def list_tokens(
-    user: str = typer.Option(None, "--user", "-u"), as_json: bool = typer.Option(False, "--json")
+    user: str = typer.Option(None, "--user", "-u", help="Only this user's tokens."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Tokens (ids, never the secrets), oldest first."""
+    """Tokens (ids, never the secrets), oldest first, with the role and project each may act
+    on (the roles of the token's user)."""
     found = _workspace().store.auth.tokens(user)
     if as_json:
         print_json([{"id": t.id, "user": t.user, "created": t.created_time.isoformat(),
                      "revoked": t.revoked_time.isoformat() if t.revoked_time else None,
-                     "note": t.note} for t in found])  # fmt: skip
+                     "note": t.note, "grants": _grants(t)} for t in found])  # fmt: skip
         return
-    table = Table("id", "user", "created", "revoked", "note")
+    table = Table("id", "user", "role", "project", "created", "revoked", "note")
     for t in found:
-        table.add_row(t.id, t.user, f"{t.created_time:%Y-%m-%d %H:%M}",
+        grants = _grants(t)
+        table.add_row(t.id, t.user, "\n".join(g["role"] for g in grants) or "-",
+                      "\n".join(g["project"] for g in grants) or "-",
+                      f"{t.created_time:%Y-%m-%d %H:%M}",
                       f"{t.revoked_time:%Y-%m-%d %H:%M}" if t.revoked_time else "",
                       t.note or "")  # fmt: skip
     console().print(table)
+
+
+def _grants(token: Any) -> list[dict[str, str]]:
+    """The token's roles, "*" (every project) first, then by project."""
+    grants = getattr(token, "grants", None) or {}
+    ordered = sorted(grants.items(), key=lambda item: (item[0] != "*", item[0]))
+    return [{"role": str(getattr(role, "value", role)), "project": project}
+            for project, role in ordered]  # fmt: skip
 
 
 @tokens.command("revoke")

@@ -52,6 +52,9 @@ class TokenInfo:
     created_time: datetime
     revoked_time: datetime | None = None
     note: str | None = None
+    # The roles of the token's user (project -> Role): what a request with the token may do.
+    # Grants belong to the user, so every token of a user carries the same ones.
+    grants: FrozenDict = dataclasses.field(default_factory=FrozenDict)
 
 
 # A secret that guards a server: at least 32 random bytes, URL-safe encoded (43 characters).

@@ -90,9 +90,22 @@ class SqlAuthStore(AuthStore):
         query = sa.select(t.tokens).order_by(t.tokens.c.created_ms)
         if user is not None:
             query = query.where(t.tokens.c.user == user)
-        rows = read(self._engine, lambda conn: list(conn.execute(query)))
+
+        def work(conn: Connection) -> tuple[list[sa.Row], dict[str, dict[str, Role]]]:
+            rows = list(conn.execute(query))
+            grants: dict[str, dict[str, Role]] = {}
+            users = sorted({r.user for r in rows})
+            for start in range(0, len(users), 500):
+                chunk = users[start : start + 500]
+                found = conn.execute(sa.select(t.grants).where(t.grants.c.user.in_(chunk)))
+                for g in found:
+                    grants.setdefault(g.user, {})[g.project] = Role(g.role)
+            return rows, grants
+
+        rows, grants = read(self._engine, work)
         return [TokenInfo(r.id, r.user, ms_to_datetime(r.created_ms),  # type: ignore[arg-type]
-                          ms_to_datetime(r.revoked_ms), r.note) for r in rows]  # fmt: skip
+                          ms_to_datetime(r.revoked_ms), r.note,
+                          FrozenDict(grants.get(r.user, {}))) for r in rows]  # fmt: skip
 
     def has_users(self) -> bool:
         query = sa.select(sa.func.count()).select_from(t.users)
