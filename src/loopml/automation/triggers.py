@@ -165,7 +165,7 @@ def _drift_report(
             return None
         # Saved (the verdict is on record), but alert rules are `loopml monitor`'s business:
         # a pass every few seconds must not page anyone each time.
-        return monitoring.check(policy.deployment, window=trigger.window,
+        return monitoring.check(policy.deployment, policy.reference, window=trigger.window,
                                 since=state.cycle_time, model_version=route.version,
                                 threshold=trigger.threshold, alpha=trigger.alpha,
                                 alerts=False, workspace=ws)  # fmt: skip

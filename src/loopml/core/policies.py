@@ -54,7 +54,10 @@ ESTIMABLE = ("accuracy", "roc_auc")
 PROMOTE, ROLLBACK = "promote", "rollback"
 LOWER_IS_BETTER = ("log_loss", "brier", "mse", "rmse", "mae", "mape")
 
-_POLICY_KEYS = ("model", "pipeline", "params", "triggers", "gate", "canary", "cooldown", "notify")
+_POLICY_KEYS = (
+    "model", "pipeline", "params", "triggers", "gate", "canary", "cooldown", "notify",
+    "reference",
+)  # fmt: skip
 _GATE_KEYS = ("metric", "must_beat_by", "min", "max", "data", "confidence")
 _DATA_KEYS = ("dataset", "version", "output", "label")
 _CANARY_KEYS = (
@@ -141,6 +144,9 @@ class Policy:
     cooldown: float = 600.0  # seconds between retrains
     notify: tuple[str, ...] = ()
     root: Path | None = None  # the folder of loopml.yaml: pipeline files are relative to it
+    # The dataset drift is judged against (NAME or NAME@VERSION), for a served model whose
+    # training data is not in its lineage (registered outside a pipeline).
+    reference: str | None = None
 
     @property
     def pipeline_file(self) -> Path:
@@ -185,6 +191,7 @@ def _policy(entry: Field, deployment: str, webhooks: FrozenDict | dict) -> Polic
             )
     params = entry.child("params")
     canary = entry.child("canary")
+    reference = entry.child("reference")
     return Policy(
         deployment=deployment,
         model=model.text(),
@@ -196,6 +203,7 @@ def _policy(entry: Field, deployment: str, webhooks: FrozenDict | dict) -> Polic
         cooldown=_duration(entry.child("cooldown"), 600.0),
         notify=notify,
         root=entry.source.parent,
+        reference=None if reference.value is None else reference.text(),
     )
 
 

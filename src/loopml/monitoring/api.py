@@ -151,7 +151,7 @@ def _check_deployment(
     deployment = ws.store.deployments.get(name)
     route = deployment.primary
     model = ws.store.models.get_version(route.model, model_version or route.version)
-    ref = resolve(ws, reference) if reference is not None else for_model(ws, model)
+    ref = resolve(ws, reference) if reference is not None else for_model(ws, model, name)
     current = read_window(ws, name, last=window, since=since, until=until,
                           model_version=model_version)  # fmt: skip
     if columns is None and model.signature is not None:

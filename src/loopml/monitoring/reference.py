@@ -64,14 +64,30 @@ def training_dataset(ws: Workspace, model: ModelVersion) -> DatasetVersion | Non
     return None
 
 
-def for_model(ws: Workspace, model: ModelVersion) -> Reference:
+def for_model(ws: Workspace, model: ModelVersion, deployment: str | None = None) -> Reference:
+    """The dataset `model` was trained on (through lineage), else the reference the
+    deployment's policy in loopml.yaml names."""
     dataset = training_dataset(ws, model)
-    if dataset is None:
-        raise NotFoundError(
-            f"no dataset version is recorded upstream of {model.uri}; pass reference= "
-            "(a dataset name, name@version or a frame)"
-        )
-    return from_dataset(ws, dataset.name, dataset.version)
+    if dataset is not None:
+        return from_dataset(ws, dataset.name, dataset.version)
+    named = _policy_reference(ws, deployment)
+    if named is not None:
+        return resolve(ws, named)
+    where = f"policies.{deployment}.reference" if deployment else "policies.DEPLOYMENT.reference"
+    raise NotFoundError(
+        f"no dataset version is recorded upstream of {model.uri} (registered outside a "
+        f"pipeline?): pass reference= (--reference NAME@VERSION), or name it in loopml.yaml "
+        f"as {where}: NAME@VERSION"
+    )
+
+
+def _policy_reference(ws: Workspace, deployment: str | None) -> str | None:
+    if deployment is None:
+        return None
+    from loopml.core.project_config import load_project_config
+
+    policy = load_project_config(ws.config.project_root).policies.get(deployment)
+    return None if policy is None else policy.reference
 
 
 def resolve(ws: Workspace, reference: Any) -> Reference:
