@@ -160,6 +160,58 @@ class RunStoreContract:
         store.runs.add_input(run.id, data)  # recording twice keeps one
         assert store.runs.inputs(run.id) == [data]
 
+    def test_create_with_params_inputs_artifacts_and_a_status(self, store: MetadataStore) -> None:
+        """One write for a whole run (a cached pipeline step): what it returns is what is read."""
+        data = RunInput("artifact", "frame", "producer", "f" * 64)
+        older = ArtifactRef("outputs/output", "d" * 64, "npy", 10, T0)
+        newer = ArtifactRef("outputs/output", "e" * 64, "json", 12, T0)
+        run = store.runs.create(
+            "p", "step", tags={"k": "v"}, params={"c": "1.0"}, inputs=[data, data],
+            artifacts=[older, newer, ArtifactRef("logs", "a" * 64, "json", 1, T0)],
+            status=RunStatus.FINISHED,
+        )  # fmt: skip
+        got = store.runs.get(run.id)
+        assert got == run
+        assert got.status is RunStatus.FINISHED and got.end_time is not None
+        assert got.params == {"c": "1.0"} and got.tags == {"k": "v"}
+        assert store.runs.inputs(run.id) == [data]  # recorded once
+        assert [a.name for a in store.runs.artifacts(run.id)] == ["logs", "outputs/output"]
+        assert store.runs.get_artifact(run.id, "outputs/output") == newer  # the last wins
+        plain = store.runs.create("p", "plain", params={}, inputs=(), artifacts=())
+        assert plain.status is RunStatus.RUNNING and plain.end_time is None
+        assert store.runs.get(plain.id) == plain
+        with pytest.raises(InvalidArgumentError):
+            store.runs.create("p", "bad", artifacts=[ArtifactRef("../x", "a" * 64, "json", 1, T0)])
+        with pytest.raises(InvalidArgumentError):
+            store.runs.create("p", "bad", params={"k" * 300: "v"})
+
+    def test_finished_with_tag(self, store: MetadataStore) -> None:
+        out = ArtifactRef("outputs/output", "d" * 64, "json", 1, T0)
+        log = ArtifactRef("log", "e" * 64, "json", 1, T0)
+        tagged = {"loopml.cache_key": "k1"}
+        first = store.runs.create("p", "a", tags=tagged, artifacts=[out, log],
+                                  status=RunStatus.FINISHED)  # fmt: skip
+        time.sleep(0.002)  # start times a millisecond apart at least
+        second = store.runs.create("q", "b", tags=tagged, status=RunStatus.FINISHED)
+        time.sleep(0.002)
+        store.runs.create("p", "running", tags=tagged, artifacts=[out])  # not finished
+        store.runs.create("p", "failed", tags=tagged, status=RunStatus.FAILED)
+        store.runs.create("p", "other", tags={"loopml.cache_key": "k2"},
+                          status=RunStatus.FINISHED)  # fmt: skip
+        found = store.runs.finished_with_tag("loopml.cache_key", "k1", prefix="outputs/")
+        assert found == [(second.id, []), (first.id, [out])]  # newest first, every project
+        everything = store.runs.finished_with_tag("loopml.cache_key", "k1", limit=1)
+        assert everything == [(second.id, [])]
+        assert store.runs.finished_with_tag("loopml.cache_key", "k1", prefix="")[1] == (
+            first.id,
+            [log, out],
+        )
+        assert store.runs.finished_with_tag("loopml.cache_key", "none") == []
+        escaped = store.runs.finished_with_tag("loopml.cache_key", "k1", prefix="out_%")
+        assert escaped == [(second.id, []), (first.id, [])]  # '_' and '%' match themselves
+        with pytest.raises(InvalidArgumentError):
+            store.runs.finished_with_tag("loopml.cache_key", "k1", limit=0)
+
     def test_producers_and_consumers_by_digest(self, store: MetadataStore) -> None:
         digest = "a" * 64
         maker, copier, user, other = (store.runs.create("p", n) for n in "mcuo")

@@ -154,25 +154,28 @@ class Orchestrator:
         return self._code[id(step)]
 
     def _lookup(self, key: str, step: Step) -> tuple[str, dict[str, ArtifactRef]] | None:
-        """A finished run with this cache key whose outputs are all still stored."""
-        found = self.runs.search(
-            filter=f"tags.{TAG_CACHE_KEY} = '{key}' and status = 'FINISHED'",
-            order_by=["start_time DESC"],
-            limit=5,
-        )
+        """A finished run with this cache key whose outputs are all still stored (one read
+        of the store for the newest few, with their outputs)."""
+        found = self.runs.finished_with_tag(TAG_CACHE_KEY, key, prefix=OUTPUT_PREFIX, limit=5)
         cas = self.workspace.artifacts
-        for run in found:
-            refs = {
-                a.name.removeprefix(OUTPUT_PREFIX): a
-                for a in self.runs.artifacts(run.id)
-                if a.name.startswith(OUTPUT_PREFIX)
-            }
-            wanted = step.outputs.names
+        wanted = step.outputs.names
+        for run_id, artifacts in found:
+            refs = {a.name.removeprefix(OUTPUT_PREFIX): a for a in artifacts}
             if all(n in refs and cas.has(refs[n].digest) for n in wanted):
-                return run.id, {n: refs[n] for n in wanted}
+                return run_id, {n: refs[n] for n in wanted}
         return None
 
-    def _create_run(self, state: StepState, inputs: Mapping[str, Any], tags: dict[str, str]) -> str:
+    def _create_run(
+        self,
+        state: StepState,
+        inputs: Mapping[str, Any],
+        tags: dict[str, str],
+        *,
+        artifacts: tuple[ArtifactRef, ...] = (),
+        status: RunStatus = RunStatus.RUNNING,
+    ) -> str:
+        """The step's run with its tags, params and inputs (and, for a cache hit, its
+        outputs and FINISHED status): one write."""
         node = state.node
         record = self.runs.create(
             self.parent.project,
@@ -190,12 +193,11 @@ class Orchestrator:
             code=self.parent.code,
             python_version=self.parent.python_version,
             env_digest=self.parent.env_digest,
+            params={k: _param_text(v) for k, v in node.literals.items() if is_scalar(v)},
+            inputs=self._run_inputs(node, inputs),
+            artifacts=artifacts,
+            status=status,
         )
-        params = {k: _param_text(v) for k, v in node.literals.items() if is_scalar(v)}
-        if params:
-            self.runs.log_params(record.id, params)
-        for run_input in self._run_inputs(node, inputs):
-            self.runs.add_input(record.id, run_input)
         return record.id
 
     def _run_inputs(self, node: Node, inputs: Mapping[str, Any]) -> list[RunInput]:
@@ -218,13 +220,14 @@ class Orchestrator:
     ) -> None:
         state.start = datetime.now(UTC)
         state.run_id = self._create_run(
-            state, inputs, {TAG_CACHED: "true", TAG_CACHED_FROM: source}
+            state,
+            inputs,
+            {TAG_CACHED: "true", TAG_CACHED_FROM: source},
+            artifacts=tuple(
+                dataclasses.replace(ref, name=OUTPUT_PREFIX + name) for name, ref in refs.items()
+            ),
+            status=RunStatus.FINISHED,
         )
-        for name, ref in refs.items():
-            self.runs.log_artifact(
-                state.run_id, dataclasses.replace(ref, name=OUTPUT_PREFIX + name)
-            )
-        self.runs.set_status(state.run_id, RunStatus.FINISHED)
         state.outputs = {n: Stored(r.digest, r.serializer, r.size) for n, r in refs.items()}
         state.cached = True
         state.end = datetime.now(UTC)

@@ -70,8 +70,15 @@ class RunStore(abc.ABC):
         python_version: str | None = None,
         env_digest: str | None = None,
         run_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+        inputs: Sequence[RunInput] = (),
+        artifacts: Sequence[ArtifactRef] = (),
+        status: RunStatus = RunStatus.RUNNING,
     ) -> Run:
-        """Create a RUNNING run, creating its project on first use."""
+        """Create a run, creating its project on first use: RUNNING, or already ended with
+        a terminal `status` (its end time now). Its params, inputs and artifacts, when
+        given, are recorded with it in the same transaction (a cached pipeline step is one
+        write)."""
 
     @abc.abstractmethod
     def get(self, run_id: str) -> Run:
@@ -131,6 +138,14 @@ class RunStore(abc.ABC):
     @abc.abstractmethod
     def consumers(self, digest: str) -> list[tuple[str, RunInput]]:
         """(run id, input) for every run that recorded an input with this digest."""
+
+    @abc.abstractmethod
+    def finished_with_tag(
+        self, key: str, value: str, *, prefix: str = "", limit: int = 5
+    ) -> list[tuple[str, list[ArtifactRef]]]:
+        """(run id, artifacts) of the newest FINISHED runs, in every project, tagged `key` =
+        `value`, newest first, at most `limit`; only the artifacts whose names start with
+        `prefix`, by name. One read: a step cache looks its key up with it."""
 
     @abc.abstractmethod
     def search(

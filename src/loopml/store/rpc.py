@@ -56,7 +56,7 @@ READS = frozenset({
     "get", "list", "search", "count", "query", "events", "artifacts", "inputs", "get_artifact",
     "metric_history", "producers", "consumers", "find_by_digest", "produced_by", "revision",
     "revisions", "latest_version", "list_latest", "list_versions", "versions_from_run",
-    "get_version", "get_model", "get_alias", "list_models", "failure_count",
+    "get_version", "get_model", "get_alias", "list_models", "failure_count", "finished_with_tag",
 })  # fmt: skip
 
 

@@ -8,6 +8,7 @@ blocks unwind normally and record KILLED; runs started without `with` are ended 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import signal
 import sys
 import threading
@@ -93,3 +94,15 @@ def _end_all_at_exit() -> None:
             run.end(status, error)
         except Exception as exc:  # the interpreter is exiting; report and go on
             print(f"loopml: could not end run at exit: {exc}", file=sys.stderr)
+    if _STATE.interrupted and not _STATE.terminating:
+        _keep_interrupted_exit()
+
+
+def _keep_interrupted_exit() -> None:
+    """CPython ends a process whose main module raised KeyboardInterrupt by SIGINT (130 in
+    a shell) only if no code compiled from a string has run since: exec or eval of a string
+    clears that mark, and ending runs at exit can (SQLAlchemy generates code with exec on a
+    statement's first use). Code from a string that raises KeyboardInterrupt sets the mark
+    again, so the process still ends as interrupted."""
+    with contextlib.suppress(KeyboardInterrupt):
+        exec("raise KeyboardInterrupt")  # a constant: it only sets the mark

@@ -64,9 +64,7 @@ class SqlRunStore(RunStore):
             pk = conn.execute(sa.select(t.runs.c.pk).where(t.runs.c.id == run_id)).scalar()
             if pk is None:
                 raise NotFoundError(f"run {run_id!r} not found")
-            if len(self._pks) >= _PK_CACHE_LIMIT:
-                self._pks.clear()
-            self._pks[run_id] = pk
+            self._remember(run_id, pk)
         return pk
 
     # -- runs -------------------------------------------------------------------------------
@@ -82,21 +80,32 @@ class SqlRunStore(RunStore):
         python_version: str | None = None,
         env_digest: str | None = None,
         run_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+        inputs: Sequence[RunInput] = (),
+        artifacts: Sequence[ArtifactRef] = (),
+        status: RunStatus = RunStatus.RUNNING,
     ) -> Run:
         limits.check_text("run name", name, limits.MAX_NAME_LENGTH)
         limits.check_text("user", user, limits.MAX_NAME_LENGTH)
         limits.check_text("python version", python_version, 64)
         limits.check_tags(tags)
-        project_id = self._projects.get_or_create(project).id
+        if params:
+            limits.check_params(params)
+        for artifact in artifacts:
+            validate_artifact_name(artifact.name)
+        status = RunStatus(status)
+        project_record = self._projects.get_or_create(project)
         run_id = run_id or new_id()
         code = code or CodeVersion()
         now = now_ms()
+        end = now if status.is_terminal else None
         row = {
             "id": run_id,
-            "project_id": project_id,
+            "project_id": project_record.id,
             "name": name or f"run-{run_id[:8]}",
-            "status": RunStatus.RUNNING.value,
+            "status": status.value,
             "start_ms": now,
+            "end_ms": end,
             "heartbeat_ms": now,
             "user_name": user,
             "parent_run_id": parent_run_id,
@@ -107,13 +116,52 @@ class SqlRunStore(RunStore):
             "env_digest": env_digest,
         }
 
-        def work(conn: Connection) -> Run:
+        # A name logged twice keeps the last, as log_artifact does.
+        named = {artifact.name: artifact for artifact in artifacts}
+        unique: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for run_input in inputs:  # the first of the same (kind, name, version), as add_input
+            unique.setdefault(_input_key(run_input), _input_row(run_input))
+        input_rows = list(unique.values())
+
+        def work(conn: Connection) -> int:
             pk = conn.execute(t.runs.insert().returning(t.runs.c.pk), row).scalar_one()
             if tags:
                 conn.execute(t.tags.insert(), _keyed_rows(pk, tags))
-            return self._hydrate(conn, self._run_rows(conn, t.runs.c.pk == pk))[0]
+            if params:
+                conn.execute(t.params.insert(), _keyed_rows(pk, params))
+            if input_rows:
+                conn.execute(t.run_inputs.insert(), [{"run_pk": pk, **r} for r in input_rows])
+            if named:
+                conn.execute(
+                    t.run_artifacts.insert(), [_artifact_row(pk, a) for a in named.values()]
+                )
+            return pk
 
-        return write(self._engine, work)
+        pk = write(self._engine, work)
+        self._remember(run_id, pk)
+        # The record from what was written (nothing else can have changed a new run yet).
+        return Run(
+            id=run_id,
+            project=project_record.name,
+            name=row["name"],
+            status=status,
+            start_time=ms_to_datetime(now),  # type: ignore[arg-type]
+            end_time=ms_to_datetime(end),
+            params=freeze(dict(params or {})),
+            metrics=freeze({}),
+            tags=freeze(dict(tags or {})),
+            user=user,
+            parent_run_id=parent_run_id,
+            code=code,
+            python_version=python_version,
+            env_digest=env_digest,
+            heartbeat_time=ms_to_datetime(now),
+        )
+
+    def _remember(self, run_id: str, pk: int) -> None:
+        if len(self._pks) >= _PK_CACHE_LIMIT:
+            self._pks.clear()
+        self._pks[run_id] = pk
 
     def get(self, run_id: str) -> Run:
         def work(conn: Connection) -> Run:
@@ -363,6 +411,38 @@ class SqlRunStore(RunStore):
 
         return read(self._engine, work)
 
+    def finished_with_tag(
+        self, key: str, value: str, *, prefix: str = "", limit: int = 5
+    ) -> list[tuple[str, list[ArtifactRef]]]:
+        limits.check_keys("tag", [key])
+        limit = search.check_limit(limit)
+        found_query = (
+            sa.select(t.runs.c.pk, t.runs.c.id)
+            .join(t.tags, t.tags.c.run_pk == t.runs.c.pk)
+            .where(
+                t.tags.c.key == key,
+                t.tags.c.value == value,
+                t.runs.c.status == RunStatus.FINISHED.value,
+            )
+            .order_by(t.runs.c.start_ms.desc(), t.runs.c.pk.desc())
+            .limit(limit)
+        )
+
+        def work(conn: Connection) -> list[tuple[str, list[ArtifactRef]]]:
+            found = list(conn.execute(found_query))
+            if not found:
+                return []
+            a = t.run_artifacts
+            query = sa.select(a).where(a.c.run_pk.in_([row.pk for row in found]))
+            if prefix:
+                query = query.where(a.c.name.startswith(prefix, autoescape=True))
+            grouped: dict[int, list[ArtifactRef]] = defaultdict(list)
+            for row in conn.execute(query.order_by(a.c.run_pk, a.c.name)):
+                grouped[row.run_pk].append(_artifact_record(row))
+            return [(row.id, grouped[row.pk]) for row in found]
+
+        return read(self._engine, work)
+
     # -- search -----------------------------------------------------------------------------
     def search(
         self,
@@ -461,6 +541,10 @@ def _artifact_record(row: sa.Row) -> ArtifactRef:
         size=row.size,
         created_time=ms_to_datetime(row.created_ms),  # type: ignore[arg-type]
     )
+
+
+def _input_key(run_input: RunInput) -> tuple[str, str, str]:
+    return run_input.kind, run_input.name, str(run_input.version)
 
 
 def _input_row(run_input: RunInput) -> dict[str, Any]:
