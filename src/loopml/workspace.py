@@ -11,9 +11,8 @@ import functools
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from loopml.artifacts.cas import ContentStore
-from loopml.artifacts.factory import open_artifacts
 from loopml.core.config import (
     ARTIFACTS_DIR,
     CACHE_DIR,
@@ -25,6 +24,9 @@ from loopml.core.dirs import make_dirs
 from loopml.core.errors import WorkspaceNotFoundError
 from loopml.store.base import MetadataStore
 from loopml.store.factory import open_store
+
+if TYPE_CHECKING:  # imported where used: commands that only read metadata never load them
+    from loopml.artifacts.cas import ContentStore
 
 
 class Workspace:
@@ -45,6 +47,8 @@ class Workspace:
     def _open_artifacts(self) -> ContentStore:
         uri = self.config.artifact_uri
         if not uri.startswith(("http://", "https://")):
+            from loopml.artifacts.factory import open_artifacts
+
             return open_artifacts(uri)
         from loopml.artifacts.remote import RemoteContentStore
         from loopml.store.remote import RemoteClient

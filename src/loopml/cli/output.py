@@ -4,22 +4,67 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from loopml.core.entities import to_dict
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def console() -> Console:
     """A console as wide as the terminal, or wide enough for tables when output is piped."""
-    import sys
+    from rich.console import Console
 
     return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def print_json(value: Any) -> None:
+    from loopml.core.entities import to_dict
+
     print(json.dumps(to_dict(value), indent=2, ensure_ascii=False))
+
+
+_ANSI = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34",
+         "cyan": "36"}  # fmt: skip
+
+
+def print_rows(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    widths: Sequence[int | None] = (),
+    max_width: int = 24,
+    styles: Sequence[Sequence[str]] = (),
+) -> None:
+    """A borderless table laid out as Rich's `box=None` tables are (a space of padding on each
+    side of a cell, the header in bold), for the commands run often (`runs ls`): Rich takes
+    longer to import and render it than the query behind it takes to run. `widths` fixes a
+    column's width (None: as wide as its cells, up to `max_width`; longer cells end in '…');
+    `styles` gives a colour per cell (cyan, green, red, yellow, dim), used on a terminal."""
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    sizes = []
+    for i, header in enumerate(headers):
+        fixed = widths[i] if i < len(widths) else None
+        natural = max([len(header), *(len(row[i]) for row in rows)])
+        sizes.append(fixed or min(natural, max_width))
+
+    def cell(text: str, width: int, style: str = "") -> str:
+        if len(text) > width:
+            text = text[: max(0, width - 1)] + "…"
+        padded = text.ljust(width)
+        code = _ANSI.get(style) if color else None
+        return f"\x1b[{code}m{padded}\x1b[0m" if code else padded
+
+    line = [cell(h, w, "bold") for h, w in zip(headers, sizes, strict=True)]
+    out = [" " + "  ".join(line) + " "]
+    for r, row in enumerate(rows):
+        style = styles[r] if r < len(styles) else ()
+        cells = [cell(text, w, style[i] if i < len(style) else "")
+                 for i, (text, w) in enumerate(zip(row, sizes, strict=True))]  # fmt: skip
+        out.append(" " + "  ".join(cells) + " ")
+    print("\n".join(out))
 
 
 def format_value(value: Any, digits: int = 6) -> str:

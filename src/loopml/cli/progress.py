@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 DELAY_S = 1.0
 
@@ -22,6 +23,16 @@ class LazyProgress:
         if self._progress is None:
             if time.monotonic() - self._started < DELAY_S or done >= total:
                 return
+            # Imported once a bar is due: a quick command (a re-add of an unchanged folder)
+            # never pays for rich.progress.
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
             self._progress = Progress(
                 TextColumn("{task.description:>8}"),
                 BarColumn(),

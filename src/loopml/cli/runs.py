@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
-from loopml.cli.output import STATUS_STYLE, console, format_duration, format_value, print_json
+from loopml.cli.output import (
+    STATUS_STYLE,
+    console,
+    format_duration,
+    format_value,
+    print_json,
+    print_rows,
+)
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 app = typer.Typer(help="List, show and compare tracked runs.", no_args_is_help=True)
 MAX_METRIC_COLUMNS = 4
@@ -53,33 +62,34 @@ def list_runs(
     if as_json:
         print_json({"runs": list(page), "next_page_token": page.next_page_token})
         return
-    out = console()
     if not page:
-        out.print("no runs match")
+        print("no runs match")
         return
     keys = sorted({k for run in page for k in run.metrics})[:MAX_METRIC_COLUMNS]
     several_projects = len({run.project for run in page}) > 1
-    table = Table(box=None, header_style="bold")
     columns = ("id", "project", "name") if several_projects else ("id", "name")
-    for column in (*columns, "status", "started", "duration", *keys):
-        fixed = {"id": 8, "status": 8, "started": 19, "duration": 8}.get(column)
-        table.add_column(column, no_wrap=True, min_width=fixed, max_width=fixed or 24)
+    headers = (*columns, "status", "started", "duration", *keys)
+    fixed = {"id": 8, "status": 8, "started": 19, "duration": 8}
+    rows, styles = [], []
     for run in page:
-        style = STATUS_STYLE.get(run.status.value, "")
-        table.add_row(
+        rows.append((
             run.id[:8],
             *([run.project] if several_projects else []),
             run.name,
-            f"[{style}]{run.status.value}[/]",
+            run.status.value,
             f"{run.start_time:%Y-%m-%d %H:%M:%S}",
             format_duration(run.duration_seconds),
             *(format_value(run.metrics.get(k), digits=4) for k in keys),
-        )
-    out.print(table)
+        ))  # fmt: skip
+        status = STATUS_STYLE.get(run.status.value, "")
+        styles.append([("" if h != "status" else status) for h in headers])
+    # Printed without Rich: `runs ls` is typed often, and Rich's import and layout cost more
+    # than the query (the same layout as a borderless Rich table).
+    print_rows(headers, rows, widths=[fixed.get(h) for h in headers], styles=styles)
     if page.next_page_token:
         from loopml.core.command import loopml_command
 
-        out.print(f"more: {loopml_command()} runs ls --page-token {page.next_page_token}")
+        print(f"more: {loopml_command()} runs ls --page-token {page.next_page_token}")
 
 
 def check_order_keys(runs: Any, projects: list[str] | None, order_by: list[str]) -> None:
@@ -131,6 +141,8 @@ def show_run(
     if inputs:
         out.print(_pairs("inputs", {f"{i.kind}:{i.name}": i.version for i in inputs}))
     if artifacts:
+        from rich.table import Table
+
         table = Table("artifact", "type", "size", "digest", title="artifacts", box=None)
         for a in artifacts:
             table.add_row(a.name, a.serializer, f"{a.size:,}", a.digest[:12])
@@ -138,6 +150,8 @@ def show_run(
 
 
 def _pairs(title: str, values: dict[str, Any]) -> Table:
+    from rich.table import Table
+
     table = Table("key", "value", title=title, box=None, title_justify="left")
     for key in sorted(values):
         table.add_row(key, format_value(values[key]))
@@ -159,6 +173,8 @@ def compare_runs(
 
 
 def comparison_table(runs: list[Any]) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold")
     table.add_column("", no_wrap=True)
     for run in runs:
