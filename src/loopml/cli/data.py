@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from loopml.cli.output import console, format_value, print_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 app = typer.Typer(help="Version, inspect and validate datasets.", no_args_is_help=True)
 
@@ -49,8 +51,9 @@ def add(
         print_json(record)
         return
     verb = "added" if record.created else "unchanged, still"
-    console().print(
-        f"{verb} [bold]{record.name}@{record.version}[/] ({record.files} files, "
+    # Plain print: a re-add of an unchanged folder is quick, and Rich would double its time.
+    print(
+        f"{verb} {record.name}@{record.version} ({record.files} files, "
         f"{_size(record.size)}, {record.format}) digest {record.digest[:12]}"
     )
 
@@ -67,6 +70,8 @@ def list_datasets(as_json: bool = typer.Option(False, "--json", help="Print JSON
 
         console().print(f"no datasets yet: {loopml_command()} data add NAME PATH")
         return
+    from rich.table import Table
+
     table = Table("name", "latest", "files", "size", "format", "digest", "added", box=None)
     for r in records:
         table.add_row(
@@ -105,6 +110,8 @@ def show(
 
 
 def _profile_table(record: Any) -> Table:
+    from rich.table import Table
+
     table = Table(
         "column", "type", "nulls", "min", "mean", "max", "std / top values",
         title=f"{record.profile.rows:,} rows", box=None, title_justify="left",
@@ -150,6 +157,8 @@ def diff(
     for change in result.schema_changes:
         out.print(f"  schema: {change}")
     if result.shifts:
+        from rich.table import Table
+
         table = Table("column", "statistic", "old", "new", title="biggest shifts", box=None)
         for s in result.shifts:
             table.add_row(s.column, s.statistic, format_value(s.old, 4), format_value(s.new, 4))
@@ -181,6 +190,8 @@ def _print_report(report: Any) -> None:
     if not report.anomalies:
         out.print(f"[green]ok[/]: {report.rows:,} rows match {report.dataset}@{report.version}")
         return
+    from rich.table import Table
+
     table = Table("severity", "column", "anomaly", "count", "detail", box=None)
     for a in report.anomalies:
         style = "red" if a.severity == "error" else "yellow"

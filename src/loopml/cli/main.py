@@ -107,11 +107,12 @@ def _reflow(text: str) -> str:
 
     paragraphs = re.split(r"\n\s*\n", inspect.cleandoc(text))
     text = "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
-    if "[" in text:  # NAME[@VERSION] is text, not Rich markup to swallow
-        from rich.markup import escape
+    # NAME[@VERSION] is text, not Rich markup to swallow (rich.markup.escape, without
+    # importing Rich for commands that print no help).
+    return _MARKUP_TAG.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", text)
 
-        text = escape(text)
-    return text
+
+_MARKUP_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
 
 def _set_metavar(param: Any) -> None:
