@@ -3,6 +3,8 @@ with each prediction, written by batch prediction, and are what live ranking met
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -40,7 +42,8 @@ def test_open_inference_protocol_outputs_a_probability_tensor(iris_workspace, st
     body = server.client.post("/v2/models/iris-api/infer", json={"inputs": inputs}).json()
     proba = body["outputs"][1]
     assert proba["name"] == "predict_proba" and proba["shape"] == [3, 3]
-    assert proba["datatype"] == "FP64" and proba["parameters"] == {"classes": ["0", "1", "2"]}
+    assert proba["datatype"] == "FP64"  # a parameter is a string, number or boolean: JSON text
+    assert json.loads(proba["parameters"]["classes"]) == ["0", "1", "2"]
     np.testing.assert_allclose(np.reshape(proba["data"], (3, 3)).sum(axis=1), 1.0)
 
 

@@ -310,7 +310,7 @@ def test_nan_and_infinite_outputs_are_sent_and_logged_as_null(workspace, start_s
     assert answer.json()["predictions"] == [None, None, None, 1.0]
     v2 = server.client.post(
         "/v2/models/nonfinite/infer",
-        json={"inputs": [{"name": "x", "shape": [4], "data": [0, 1, 2, 3]}]},
+        json={"inputs": [{"name": "x", "shape": [4], "datatype": "INT64", "data": [0, 1, 2, 3]}]},
     )
     assert v2.status_code == 200, v2.text
     assert v2.json()["outputs"][0]["data"] == [None, None, None, 1.0]
@@ -325,7 +325,8 @@ def test_nan_and_infinite_outputs_are_sent_and_logged_as_null(workspace, start_s
     assert answer.status_code == 200, answer.text
     assert answer.json()["probabilities"] == [{"0": None, "1": None}, {"0": 0.25, "1": 0.75}]
     v2 = classifier.client.post(
-        "/v2/models/proba/infer", json={"inputs": [{"name": "x", "shape": [2], "data": [0, 1]}]}
+        "/v2/models/proba/infer",
+        json={"inputs": [{"name": "x", "shape": [2], "datatype": "INT64", "data": [0, 1]}]},
     )
     assert v2.status_code == 200 and v2.json()["outputs"][1]["data"] == [None, None, 0.25, 0.75]
     classifier.service.logger.flush()

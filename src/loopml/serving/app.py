@@ -4,7 +4,8 @@ layers: the signature check is the validation.
 
 Every route but the health probes answers only for a Host on the allow-list (against DNS
 rebinding), refuses a state-changing request a browser sent from another origin (CSRF), and
-wants the bearer token when one is set. Every error is a JSON body {"error": ...}.
+wants the bearer token when one is set. Every error is a JSON body {"error": ...}: under
+/v2 the Open Inference Protocol's {"error": "<message>"} alone, elsewhere with details.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import importlib.metadata
 import logging
 import math
 import time
@@ -30,9 +32,9 @@ from loopml.core.entities import FrozenDict
 from loopml.core.origin import SAFE_METHODS, cross_origin_refusal
 from loopml.core.serving import Failure, Label, Prediction
 from loopml.registry.loaded import Scores
-from loopml.serving import protocol
+from loopml.serving import oip, protocol
 from loopml.serving.protocol import RequestError
-from loopml.serving.routing import Served
+from loopml.serving.routing import RoutingTable, Served
 from loopml.serving.server import allowed_hosts, host_name
 from loopml.serving.service import Saturated, ServeSettings, Service
 from loopml.workspace import Workspace
@@ -87,7 +89,7 @@ class _Guard:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
             error = self._refusal(scope)
             if error is not None:
-                await _error(error, self.service)(scope, receive, send)
+                await _error(error, self.service, _is_v2(scope["path"]))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -132,19 +134,21 @@ def _error_handlers(app: FastAPI, service: Service) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         error = RequestError(exc.status_code, str(exc.detail))
-        response = _error(error, service)
+        response = _error(error, service, _is_v2(request.url.path))
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
 
     async def invalid(request: Request, exc: Exception) -> Response:
-        return _error(RequestError(422, f"invalid request: {exc}"), service)
+        error = RequestError(422, f"invalid request: {exc}")
+        return _error(error, service, _is_v2(request.url.path))
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         error_id = uuid.uuid4().hex[:12]
         log.error("unexpected error on %s (error id %s)", request.url.path, error_id,
                   exc_info=exc)  # fmt: skip
-        return _error(RequestError(500, "internal error", error_id=error_id), service)
+        error = RequestError(500, "internal error", error_id=error_id)
+        return _error(error, service, _is_v2(request.url.path))
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
@@ -169,37 +173,66 @@ def _routes(app: FastAPI, service: Service) -> None:
             body["error"] = "every model worker is stuck on a call that outlived its request"
         return JSONResponse(body, status_code=503)
 
+    try:  # the installed distribution's version (the root package imports every layer)
+        version = importlib.metadata.version("loopml")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    server = oip.server_metadata(version)
+
+    @app.get("/v2")
+    @app.get("/v2/")
+    async def server_metadata() -> Response:
+        return JSONResponse(server)
+
     @app.get("/v2/models/{name}")
-    async def metadata(name: str) -> Response:
+    @app.get("/v2/models/{name}/versions/{version}")
+    async def metadata(name: str, version: str | None = None) -> Response:
         try:
-            served = _served_for(service, name)
-            return JSONResponse(protocol.v2_metadata(served.model, service.deployment))
+            table = _table(service)
+            served = _lookup(service, table, name, version)
+            versions = [label for label, _ in _versions(table)]
+            body = oip.model_metadata(served.model, service.deployment, versions)
+            return JSONResponse(body)
         except RequestError as error:
-            return _error(error, service)
+            return _error(error, service, v2=True)
+
+    @app.get("/v2/models/{name}/ready")
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def model_ready(name: str, version: str | None = None) -> Response:
+        table = service.table
+        if table is not None:
+            try:
+                _lookup(service, table, name, version)
+            except RequestError as error:
+                return _error(error, service, v2=True)
+        ready = table is not None and service.ready
+        return JSONResponse({"name": name, "ready": ready}, status_code=200 if ready else 503)
 
     # The two prediction routes are plain Starlette routes: FastAPI's per-request dependency
     # machinery (solving, an exit stack) does nothing for a handler that takes the raw request.
     async def infer(request: Request) -> Response:
-        name = request.path_params["name"]
+        name, version = request.path_params["name"], request.path_params.get("version")
         try:
+            started = time.perf_counter()
             document = await _document(request, service)
-            served = _served_for(service, name, request.headers.get("x-request-key"))
-            request_id = document.get("id") if isinstance(document, dict) else None
-            if request_id is not None and not isinstance(request_id, str):
-                raise RequestError(422, "the request id must be a string")
-            frame = protocol.tensors_of(document, served.model)
-            outcome = await _answer(service, served, frame, None, started=time.perf_counter())
-            ids, scores = outcome
-            body = protocol.v2_output(scores, served.model, ids, request_id)
-            return JSONResponse(body)
+            table = _table(service)
+            if version is None:  # the deployment's split: canary, primary
+                served = _lookup(service, table, name, None, request.headers.get("x-request-key"))
+            else:  # the caller's choice: that version, whatever the split
+                served = _lookup(service, table, name, version)
+            asked = oip.infer_request(document, served.model)
+            shadow = served is not table.shadow
+            ids, scores = await _answer(service, served, asked.frame, None, started, shadow)
+            return JSONResponse(oip.infer_response(scores, served.model, ids, asked))
         except RequestError as error:
-            return _error(error, service)
+            return _error(error, service, v2=True)
 
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
         try:
             instances = protocol.instances_of(await _document(request, service))
-            served = _served_for(service, None, request.headers.get("x-request-key"))
+            served = _lookup(service, _table(service), None, None,
+                             request.headers.get("x-request-key"))  # fmt: skip
             ids, scores = await _answer(service, served, instances, instances, started)
             body = {
                 "predictions": protocol.to_list(scores.predictions),
@@ -215,6 +248,7 @@ def _routes(app: FastAPI, service: Service) -> None:
             return _error(error, service)
 
     app.add_route("/v2/models/{name}/infer", infer, methods=["POST"])
+    app.add_route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"])
     app.add_route("/predict", predict, methods=["POST"])
 
     @app.post("/feedback")
@@ -259,20 +293,68 @@ async def _document(request: Request, service: Service) -> Any:
     return protocol.load_json(bytes(body))
 
 
-def _served_for(service: Service, name: str | None, key: str | None = None) -> Served:
+def _table(service: Service) -> RoutingTable:
     table = service.table
     if table is None or service.draining:
         raise RequestError(503, "not ready", retry_after=1)
-    if name is not None and name not in (service.deployment, table.primary.route.model):
+    return table
+
+
+def _lookup(
+    service: Service,
+    table: RoutingTable,
+    name: str | None,
+    version: str | None,
+    key: str | None = None,
+) -> Served:
+    """The model that answers for `name` (the deployment's, or its primary model's; None:
+    any) and `version`: without one, the deployment's split (by `key`); with one, exactly
+    that version if the deployment serves it (primary, canary or shadow), else a 404."""
+    primary = table.primary.route.model
+    if version is None:
+        if name is not None and name not in (service.deployment, primary):
+            raise RequestError(404, f"no model {name!r} here; this server serves "
+                               f"{service.deployment!r}")  # fmt: skip
+        return table.choose(key)
+    versions = _versions(table)
+    if name in (service.deployment, primary):
+        found = dict(versions).get(version)
+        if found is not None:
+            return found
+    models = {s.route.model for s in table.served}
+    if name != service.deployment and name not in models:
         raise RequestError(404, f"no model {name!r} here; this server serves "
                            f"{service.deployment!r}")  # fmt: skip
-    return table.choose(key)
+    for served in table.served:
+        if served.route.model == name and str(served.route.version) == version:
+            return served
+    serving = ", ".join(f"{label} ({s.route.mode.value})" for label, s in versions)
+    raise RequestError(404, f"{name!r} has no version {version[:40]!r} here; deployment "
+                       f"{service.deployment!r} serves versions {serving}")  # fmt: skip
+
+
+def _versions(table: RoutingTable) -> list[tuple[str, Served]]:
+    """The versions a request may name, with the model answering each (primary, canary,
+    shadow): the version number for the primary's model, MODEL:VERSION for another model."""
+    primary = table.primary.route.model
+    found: dict[str, Served] = {}
+    for served in table.served:
+        route = served.route
+        label = str(route.version) if route.model == primary else f"{route.model}:{route.version}"
+        found.setdefault(label, served)
+    return list(found.items())
 
 
 async def _answer(
-    service: Service, served: Served, data: Any, rows: list[dict] | None, started: float
+    service: Service,
+    served: Served,
+    data: Any,
+    rows: list[dict] | None,
+    started: float,
+    shadow: bool = True,
 ) -> tuple[list[str], Scores]:
-    """Predict, log and (off the request path) shadow; return prediction ids and scores."""
+    """Predict, log and (off the request path, unless `shadow` is false) shadow; return
+    prediction ids and scores."""
     if service.overloaded():
         raise RequestError(503, "overloaded: too many requests waiting", retry_after=1)
     if service.saturated():
@@ -304,7 +386,7 @@ async def _answer(
     records = rows if rows is not None else frame.to_dict("records")
     ids = _log(service, served, records, scores, elapsed)
     table = service.table
-    if table is not None and table.shadow is not None:
+    if shadow and table is not None and table.shadow is not None:
         _shadow(service, table.shadow, frame, records)
     return ids, scores
 
@@ -400,11 +482,18 @@ def _store_labels(service: Service, labels: list[Label]) -> list[str]:
     return service.workspace.store.predictions.add_labels(labels, deployment=service.deployment)
 
 
-def _error(error: RequestError, service: Service) -> Response:
+def _is_v2(path: str) -> bool:
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def _error(error: RequestError, service: Service, v2: bool = False) -> Response:
+    """The error as JSON: under /v2 the protocol's {"error": message} alone; elsewhere with
+    its details (error_id, column, row, ...). Retry-After is a header either way."""
     service.metrics.errors.labels(str(error.status)).inc()
     headers = (
         {"Retry-After": str(error.details["retry_after"])}
         if "retry_after" in (error.details)
         else None
     )
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+    body = oip.error_body(error) if v2 else error.body()
+    return JSONResponse(body, status_code=error.status, headers=headers)
