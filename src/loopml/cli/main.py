@@ -234,3 +234,9 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    finally:
+        # The command is done and the process about to end: spare the interpreter's last
+        # garbage collections over every object the imports made (tens of ms at each exit).
+        import gc
+
+        gc.freeze()
