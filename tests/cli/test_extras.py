@@ -118,3 +118,11 @@ def test_a_broken_dependency_of_an_installed_extra_is_not_hidden(
     monkeypatch.setitem(sys.modules, "not_an_extra_module", None)
     with pytest.raises(ModuleNotFoundError):
         require("not_an_extra_module")
+
+
+def test_batch_prediction_on_ray_without_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loopml.serving import batch
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(MissingExtraError, match=r"batch prediction on Ray.*loopml\[ray\]"):
+        batch._on_ray(None, "m/1", [], None, 1, False, None)  # type: ignore[arg-type]

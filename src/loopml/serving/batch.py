@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from loopml.core.config import WorkspaceConfig, local_uri
 from loopml.core.errors import InvalidArgumentError
+from loopml.core.extras import require
 from loopml.data.formats import SUFFIX_FORMATS
 from loopml.registry.api import load, resolve
 from loopml.registry.loaded import LoadedModel
@@ -277,7 +278,7 @@ def _predict_part(setup: _WorkerSetup, uri: str, path: str, part: str, chunk_row
 
 def _on_ray(setup: _WorkerSetup, uri: str, files: list[Path], out: _AtomicParquet,
             chunk_rows: int, trust: bool, tick: Progress) -> int:  # fmt: skip
-    import ray
+    ray = require("ray", "batch prediction on Ray")  # a missing Ray names loopml[ray]
 
     started = False
     if not ray.is_initialized():
