@@ -1,13 +1,20 @@
 """The training pipeline the loop-quality benchmark's policies name (through a pipeline.py
 in each workspace that imports `training` from here).
 
-    source (in the body) -> load -> split -> train -> register
+    training:         source (in the body) -> load -> split -> train -> register
+    training_recent:  source (in the body) -> load_in_order -> split_newest -> train -> register
 
 The body picks the data: the newest `window` rows of the deployment's labelled predictions
 (served predictions joined with their /feedback labels, `loopml.datasets.from_feedback`,
 as a new version of DATASET), or, before any feedback exists, DATASET's latest version (the
 history the first model learns from). One row is one simulated second, so `window` seconds
-before the newest labelled prediction is `window` rows. The gate judges on `split.test`.
+before the newest labelled prediction is `window` rows.
+
+`training` splits the window at random (75/25, stratified) and the gate judges on
+`split.test`: right after a change that test split is mostly old data. `training_recent`
+orders the window by prediction time and holds out the newest `newest` share of it (the
+gate judges on `split_newest.test`): the candidate learns from the older rows only and is
+judged, against the champion, on the newest labelled rows, which it never saw.
 """
 
 from __future__ import annotations
@@ -60,6 +67,25 @@ def split(frame: pd.DataFrame, seed: int) -> Split:
 
 
 @loopml.step
+def load_in_order(version: int) -> pd.DataFrame:
+    """The version's rows, oldest prediction first (the history, which has no prediction
+    times, is already in stream order)."""
+    frame = loopml.datasets.load(DATASET, version)
+    if "predicted_at" in frame.columns:
+        frame = frame.sort_values("predicted_at", kind="stable")
+    return frame[[*FEATURES, LABEL]].reset_index(drop=True)
+
+
+@loopml.step
+def split_newest(frame: pd.DataFrame, newest: float) -> Split:
+    """A time-ordered split: the newest `newest` share of the rows is the test split (never
+    trained on), the older rows the training split."""
+    held = min(len(frame) - 1, max(1, round(len(frame) * newest)))
+    train, test = frame.iloc[: len(frame) - held], frame.iloc[len(frame) - held :]
+    return Split(train.reset_index(drop=True), test.reset_index(drop=True))
+
+
+@loopml.step
 def train(frame: pd.DataFrame, seed: int) -> Any:
     return make_model(seed).fit(frame[FEATURES], frame[LABEL])
 
@@ -79,5 +105,14 @@ def register(model: Any, holdout: pd.DataFrame) -> str:
 def training(window: int = 1000, seed: int = 0):
     version = newest_version(window)  # a new version changes the cache key
     parts = split(load(version=version), seed=seed)
+    model = train(parts.train, seed=seed)
+    register(model, parts.test)
+
+
+@loopml.pipeline(project="loop-quality")
+def training_recent(window: int = 1000, newest: float = 0.25, seed: int = 0):
+    """As `training`, with the newest `newest` share of the window held out for the gate."""
+    version = newest_version(window)
+    parts = split_newest(load_in_order(version=version), newest=newest)
     model = train(parts.train, seed=seed)
     register(model, parts.test)

@@ -2,7 +2,7 @@
 controller with its triggers, gate and canary) run on a generated stream under several
 policies, each decision judged against held-out truth.
 
-    .venv/bin/python bench/loop_quality.py                        # 24,000 rows, 7 policies
+    .venv/bin/python bench/loop_quality.py                        # 24,000 rows, 13 policies
     .venv/bin/python bench/loop_quality.py --quick                # 8,000 rows, a smoke test
     .venv/bin/python bench/loop_quality.py --policies perf,drift --lag 250 --json out.json
 
@@ -60,41 +60,46 @@ BENCH_DIR = Path(__file__).resolve().parent
 SIM_START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 ORACLE_ROWS = 20_000
 PIPELINE_FILE = f"""\
-# The loop-quality benchmark's pipeline (bench/_loop_quality_pipeline.py).
+# The loop-quality benchmark's pipelines (bench/_loop_quality_pipeline.py).
 import sys
 
 sys.path.insert(0, {str(BENCH_DIR)!r})
-from _loop_quality_pipeline import training  # noqa: E402, F401
+from _loop_quality_pipeline import training, training_recent  # noqa: E402, F401
 """
 POLICY = """\
 policies:
   {deployment}:
     model: {model}
-    pipeline: pipeline.py:training
-    params: {{window: {train_window}, seed: {seed}}}
+    pipeline: pipeline.py:{pipeline}
+    params: {{{params}}}
     triggers:
 {triggers}
     gate:
       metric: roc_auc
-      must_beat_by: 0.0
-      data: {{output: split.test, label: {label}}}
+      must_beat_by: {must_beat_by}
+      data: {{output: {gate_output}, label: {label}}}
+{canary}    cooldown: {cooldown}s
+"""
+CANARY = """\
     canary:
-      traffic: 0.2
-      min_requests: 100
-      min_labels: 60
+      traffic: {traffic}
+      min_requests: {min_requests}
+      min_labels: {min_labels}
       metric: roc_auc
       max_metric_drop: 0.02
       max_error_rate_increase: 0.01
       max_latency_ratio: 100
       max_duration: {max_duration}s
       on_timeout: rollback
-    cooldown: {cooldown}s
 """
+NO_CANARY = "    canary: false\n"  # core/policies.py: `false` turns it off (null is the default)
 BASELINE_NOTE = {
     "never": " (baseline, never retrains)",
     "every": " (baseline, retrains on a timer)",
 }
-DEFAULT_POLICIES = ("never", "every", "perf", "est-perf", "drift", "drift-fixed", "drift-perf")
+DEFAULT_POLICIES = ("never", "every", "perf", "est-perf", "drift", "drift-fixed", "drift-perf",
+                    "perf-recent", "drift-recent", "perf-fast", "perf-fast-nocanary",
+                    "drift-fast", "drift-fast-nocanary", "perf-matched-nocanary")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +116,21 @@ class Config:
     every: int = 3_000  # the retrain-every-N baseline
     cooldown: int = 1_000  # rows (simulated seconds) between retrains
     max_duration: int = 3_000  # rows a canary may wait for its labels
+    # the *-recent and *-fast policies: a time-ordered gate split (the newest share held out)
+    recent_share: float = 0.25  # *-recent: as the random split's 25%, only the newest rows
+    fast_share: float = 0.3  # *-fast: the newest 30% of the window judge the candidate
+    fast_train_window: int = 800  # *-fast: labelled rows a retrain learns from (and gates on)
+    fast_perf_window: int = 200  # perf-fast: the performance trigger's window
+    fast_perf_below: float = 0.70  # perf-fast: its roc_auc floor
+    # *-fast: the gate's margin. README says a negative one accepts "no worse than"; the
+    # loader at fb3ab61 refuses it ("must be at least 0"), so the default is 0.0 (a shown gain)
+    fast_must_beat_by: float = 0.0
+    fast_traffic: float = 0.5  # *-fast with a canary: its share of requests
+    fast_min_labels: int = 30  # ... and the labels per route before its first look
+    fast_cooldown: int = 250  # *-fast: rows between retrains (one pass; the backoff remains)
+    # perf-matched-nocanary: a performance window the training window equals, and a low floor
+    matched_window: int = 500
+    matched_below: float = 0.6
     history: int = 3_000  # rows v1 learns from
     heldout: int = 1_000  # held-out rows per block
     horizon: int = 2_000  # rows after a decision over which it is judged
@@ -131,6 +151,13 @@ class PolicySpec:
     description: str
     triggers: tuple[str, ...]  # YAML items under triggers:
     every: bool = False  # a manual trigger every `Config.every` rows
+    # Defaults: the policies of the first runs (random 75/25 split, must_beat_by 0.0, a 20%
+    # canary, Config.train_window and Config.cooldown).
+    newest: float | None = None  # the time-ordered pipeline, holding out this newest share
+    train_window: int | None = None
+    must_beat_by: float = 0.0
+    canary: str = "default"  # "default" (20%), "fast" (Config.fast_*), or "none"
+    cooldown: int | None = None
 
 
 def policy_specs(cfg: Config) -> dict[str, PolicySpec]:
@@ -141,6 +168,20 @@ def policy_specs(cfg: Config) -> dict[str, PolicySpec]:
     drift = f"- drift: {{window: {cfg.drift_window}, min_predictions: {cfg.drift_window}}}"
     fixed = (f"- drift: {{window: {cfg.drift_window}, min_predictions: {cfg.drift_window}, "
              "threshold: default}")  # fmt: skip
+    fast_perf = (f"- performance: {{metric: roc_auc, below: {cfg.fast_perf_below:g}, "
+                 f"window: {cfg.fast_perf_window}}}")  # fmt: skip
+    matched = (f"- performance: {{metric: roc_auc, below: {cfg.matched_below:g}, "
+               f"window: {cfg.matched_window}}}")  # fmt: skip
+    recent = f"time-ordered gate (the newest {cfg.recent_share:.0%} of the window held out)"
+    fast = dict(newest=cfg.fast_share, train_window=cfg.fast_train_window,
+                must_beat_by=cfg.fast_must_beat_by, cooldown=cfg.fast_cooldown)  # fmt: skip
+    fast_text = (f"train on the newest {cfg.fast_train_window} labelled rows, gate on the "
+                 f"newest {cfg.fast_share:.0%} of them (never trained on), must_beat_by "
+                 f"{cfg.fast_must_beat_by:g}, cooldown {cfg.fast_cooldown}")  # fmt: skip
+    with_canary = (f"canary {cfg.fast_traffic:.0%} of requests, min_labels "
+                   f"{cfg.fast_min_labels}")  # fmt: skip
+    perf_fast = (f"performance roc_auc below {cfg.fast_perf_below:g} on "
+                 f"{cfg.fast_perf_window} labelled predictions")  # fmt: skip
     specs = [
         PolicySpec("never", "baseline: never retrain (a manual trigger nobody pulls)",
                    ("- manual",)),
@@ -156,15 +197,52 @@ def policy_specs(cfg: Config) -> dict[str, PolicySpec]:
         PolicySpec("drift-perf", "drift + performance (both as above)", (drift, perf)),
         PolicySpec("drift-fixed", "drift with `threshold: default` (each test's fixed "
                    f"threshold, half the columns), window {cfg.drift_window}", (fixed,)),
+        PolicySpec("perf-recent", f"perf with a {recent}; all else as perf", (perf,),
+                   newest=cfg.recent_share),
+        PolicySpec("drift-recent", f"drift with a {recent}; all else as drift", (drift,),
+                   newest=cfg.recent_share),
+        PolicySpec("perf-fast", f"{perf_fast}; {fast_text}; {with_canary}", (fast_perf,),
+                   canary="fast", **fast),
+        PolicySpec("perf-fast-nocanary", "as perf-fast without a canary (`canary: false`: "
+                   "a passed gate promotes)", (fast_perf,), canary="none", **fast),
+        PolicySpec("drift-fast", f"drift as drift; {fast_text}; {with_canary}", (drift,),
+                   canary="fast", **fast),
+        PolicySpec("drift-fast-nocanary", "as drift-fast without a canary (`canary: false`)",
+                   (drift,), canary="none", **fast),
+        PolicySpec("perf-matched-nocanary", f"performance roc_auc below {cfg.matched_below:g} "
+                   f"on {cfg.matched_window} labelled predictions, and retrains on the same "
+                   f"newest {cfg.matched_window} labelled rows (the newest "
+                   f"{cfg.fast_share:.0%} held out for the gate), must_beat_by "
+                   f"{cfg.fast_must_beat_by:g}, cooldown {cfg.fast_cooldown}, no canary",
+                   (matched,), canary="none",
+                   **{**fast, "train_window": cfg.matched_window}),
     ]  # fmt: skip
     return {spec.name: spec for spec in specs}
 
 
 def policy_yaml(spec: PolicySpec, cfg: Config) -> str:
     triggers = "\n".join(f"      {line}" for line in spec.triggers)
-    return POLICY.format(deployment=DEPLOYMENT, model=MODEL, train_window=cfg.train_window,
-                         seed=cfg.seed, triggers=triggers, label=LABEL,
-                         max_duration=cfg.max_duration, cooldown=cfg.cooldown)  # fmt: skip
+    window = spec.train_window or cfg.train_window
+    if spec.newest is None:
+        pipeline, output = "training", "split.test"
+        params = f"window: {window}, seed: {cfg.seed}"
+    else:
+        pipeline, output = "training_recent", "split_newest.test"
+        params = f"window: {window}, newest: {spec.newest:g}, seed: {cfg.seed}"
+    if spec.canary == "none":
+        canary = NO_CANARY
+    elif spec.canary == "fast":
+        canary = CANARY.format(traffic=f"{cfg.fast_traffic:g}", min_requests=50,
+                               min_labels=cfg.fast_min_labels,
+                               max_duration=cfg.max_duration)  # fmt: skip
+    else:
+        canary = CANARY.format(traffic="0.2", min_requests=100, min_labels=60,
+                               max_duration=cfg.max_duration)  # fmt: skip
+    cooldown = cfg.cooldown if spec.cooldown is None else spec.cooldown
+    return POLICY.format(deployment=DEPLOYMENT, model=MODEL, pipeline=pipeline, params=params,
+                         triggers=triggers, must_beat_by=repr(float(spec.must_beat_by)),
+                         gate_output=output, label=LABEL, canary=canary,
+                         cooldown=cooldown)  # fmt: skip
 
 
 def step(message: str) -> None:
@@ -244,8 +322,8 @@ def restamp(service: Any, clock: SimClock) -> None:
 
 def request_key(seed: int, row: int) -> str:
     """A request's X-Request-Key: a seeded hash, so the canary's share is deterministic and
-    even (the router hashes keys with CRC-32, and sequential keys such as "0:20", "0:40"
-    leave 1,250-row stretches without a single canary request)."""
+    even (the router hashed keys with CRC-32 until e06301f, and sequential keys such as
+    "0:20", "0:40" left 1,250-row stretches without a single canary request)."""
     return hashlib.blake2b(f"{seed}:{row}".encode(), digest_size=8).hexdigest()
 
 
@@ -634,6 +712,29 @@ def verdicts(results: dict[str, dict[str, Any]], cfg: Config) -> list[str]:
     return out
 
 
+def goals_table(results: dict[str, dict[str, Any]], cfg: Config) -> str:
+    """The verdicts as a Markdown table (recovery judged on served AUC, held-out beside it)."""
+    base = (results.get("never") or {}).get("lost_after")
+    head = ["policy", f"recovery <= {2 * cfg.lag:,} rows", "0 wrong promotions",
+            "<= 1 false retrain", "AUC lost after C vs never"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in results.items():
+        if "before" not in r:
+            continue
+        served, held = r["recovery"], r["recovery_heldout"]
+        ok = served is not None and served <= 2 * cfg.lag
+        text = "never" if served is None else f"{served:,}"
+        if held != served:
+            text += "; held-out: " + ("never" if held is None else f"{held:,}")
+        ratio = (f"{r['lost_after'] / base:.2f}x" if base and math.isfinite(base)
+                 and math.isfinite(r["lost_after"]) else "n/a")  # fmt: skip
+        lines.append(f"| {name}{BASELINE_NOTE.get(name, '')} | {yes_no(ok)} ({text}) | "
+                     f"{yes_no(r['wrong_promotions'] == 0)} ({r['wrong_promotions']}) | "
+                     f"{yes_no(r['retrains_before'] <= 1)} ({r['retrains_before']}) | "
+                     f"{ratio} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def decision_lines(name: str, r: dict[str, Any], cfg: Config) -> list[str]:
     """One line per cycle: why it started, and how it ended (judged by held-out truth)."""
     if "transitions" not in r:
@@ -858,11 +959,15 @@ def report(
     print(f"stream: {cfg.rows:,} rows, concept change C at row {cfg.change:,}, label lag "
           f"{cfg.lag} rows, {cfg.noise:.0%} labels flipped, daily cycle of {cfg.period:,} rows, "
           f"seed {cfg.seed}; a controller pass every {cfg.block} rows ({cfg.rows // cfg.block} "
-          f"blocks), {cfg.request_rows} rows per /predict request; retrains learn from the "
-          f"newest {cfg.train_window:,} labelled rows; cooldown {cfg.cooldown:,} rows; canary "
-          f"20% of requests, >= 100 predictions and 60 labels, roc_auc drop <= 0.02, "
-          f"max_duration {cfg.max_duration:,} rows; gate roc_auc on the retrain's 25% test "
-          "split, must not be worse")  # fmt: skip
+          f"blocks), {cfg.request_rows} rows per /predict request; unless a policy says "
+          f"otherwise, retrains learn from the newest {cfg.train_window:,} labelled rows; "
+          f"cooldown {cfg.cooldown:,} rows; canary 20% of requests, >= 100 predictions and 60 "
+          f"labels, roc_auc drop <= 0.02, max_duration {cfg.max_duration:,} rows, on_timeout "
+          "rollback; gate roc_auc on the retrain's random 25% test split, must_beat_by 0.0 "
+          "with 95% confidence")  # fmt: skip
+    print("policies:")
+    for name, r in results.items():
+        print(f"  - {name}: {r['description']}")
     print("\n".join(stream_facts(truth, cfg, results)))
     print()
     print(table(results, cfg))
@@ -870,6 +975,8 @@ def report(
     print(f"goals (issue 13): recovery <= 2 x lag = {2 * cfg.lag:,} rows after C, 0 wrong "
           "promotions, <= 1 false retrain before C")  # fmt: skip
     print("\n".join(verdicts(results, cfg)))
+    print()
+    print(goals_table(results, cfg))
     print("\ndecisions, cycle by cycle (held-out AUC over the rows the decision governed):")
     for name, r in results.items():
         print("\n".join(decision_lines(name, r, cfg)) or f"  - {name}: no cycle")
