@@ -99,3 +99,34 @@ def test_cycles_that_change_nothing_back_off(world, controller) -> None:
         assert state.phase.value == "rejected"
         waits.append(waited)
     assert waits == [20, 40, 80, 80], waits  # cooldown 10m x 2, 4, 8, 8 (capped)
+
+
+def test_old_failures_do_not_slow_the_answer_to_a_new_change(world, controller) -> None:
+    """A rejection long ago (a quiet loop for more than twice the backed-off cooldown) is not
+    'in a row' with the next one: the next cycle waits the plain cooldown."""
+    world.bootstrap()
+    world.policy(quality="bad", cooldown="10m")
+    now = [datetime.now(UTC)]
+    ctl = controller(clock=lambda: now[0])
+    ctl.run_once()
+    state = ctl.run_once(manual=["api"])[0].state
+    now[0] += timedelta(hours=6)  # quiet for hours
+    world.add_data(make_frame(800, seed=40))
+    state = ctl.run_once()[0].state  # fires at once: the old rejection has aged out
+    assert state.cycle == 2 and state.phase.value == "rejected"
+    world.add_data(make_frame(800, seed=41))
+    now[0] += timedelta(minutes=15)  # a second rejection in a row: 2 x cooldown = 20 min
+    assert ctl.run_once()[0].state.cycle == 2
+    now[0] += timedelta(minutes=6)
+    assert ctl.run_once()[0].state.cycle == 3
+
+
+def test_a_negative_margin_accepts_a_model_no_worse_than_it(tmp_path) -> None:
+    (tmp_path / "train.py").write_text("training = None\n")
+    (tmp_path / "loopml.yaml").write_text(
+        "policies:\n  api:\n    model: m\n    pipeline: train.py:training\n"
+        "    gate: {must_beat_by: -0.01}\n"
+    )
+    from loopml.core.project_config import load_project_config
+
+    assert load_project_config(tmp_path).policies["api"].gate.must_beat_by == -0.01

@@ -179,7 +179,7 @@ class Controller:
         fired = found.fired
         actions.audit(self.ws, policy, "loop.trigger", {"trigger": fired.reason,
                                                         **fired.details})  # fmt: skip
-        cursors = {**found.cursors, triggers.STREAK: triggers.unsuccessful_streak(state)}
+        cursors = {**found.cursors, triggers.STREAK: triggers.streak_at_start(policy, state, now)}
         started = dataclasses.replace(
             state, cycle=state.cycle + 1, trigger=fired.reason, pipeline_run_id=None,
             candidate=None, baseline=None, decision=FrozenDict(), error=None, cycle_time=now,

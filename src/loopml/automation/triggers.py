@@ -86,6 +86,17 @@ def unsuccessful_streak(state: LoopState) -> int:
     return 0 if state.phase is Phase.PROMOTED else before
 
 
+def streak_at_start(policy: Policy, state: LoopState, now: datetime) -> int:
+    """The streak a new cycle carries: the one so far, unless the loop has been quiet for
+    twice its backed-off cooldown since the last cycle began (old failures are not "in a row":
+    a false alarm hours ago must not slow the answer to a real change)."""
+    streak = unsuccessful_streak(state)
+    if state.cycle_time is None:
+        return streak
+    quiet = (now - state.cycle_time).total_seconds()
+    return 0 if quiet > 2 * policy.cooldown * min(2**streak, MAX_BACKOFF) else streak
+
+
 def _check(
     ws: Workspace,
     policy: Policy,

@@ -329,7 +329,8 @@ def _gate(field: Field) -> GateSpec:
     data = field.child("data")
     spec = GateSpec(
         metric=_text(field.child("metric"), "accuracy"),
-        must_beat_by=_number(field.child("must_beat_by"), 0.0),
+        # Negative: a candidate no worse than that passes (non-inferiority).
+        must_beat_by=_number(field.child("must_beat_by"), 0.0, low=None),
         min=_bounds(field.child("min")),
         max=_bounds(field.child("max")),
         confidence=_confidence(field.child("confidence")),
