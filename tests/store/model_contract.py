@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from datetime import timedelta
 
 import pytest
 
@@ -70,6 +72,36 @@ class ModelStoreContract:
             ("ann", "alias.delete"), ("bob", "alias.set"), ("ann", "alias.set"),
         ]  # fmt: skip
         assert events[1].details == {"alias": "champion", "from": 1, "to": 2, "reason": "better"}
+
+    def test_audit_events_filter_by_action_prefix_actor_and_time(
+        self, store: MetadataStore
+    ) -> None:
+        for n, (actor, action, target) in enumerate([
+            ("ann", "deployment.create", "deployment:api"),
+            ("bob", "deployment.promote", "deployment:api"),
+            ("ann", "alias.set", "model:clf"),
+            ("bob", "deployment_x", "deployment:x"),  # not a `deployment.` action
+            ("bob", "a%b", "t"),
+        ], start=1):  # fmt: skip
+            store.audit.record(actor, action, target, {"n": n})
+            time.sleep(0.003)  # a millisecond clock: each event its own time
+
+        def numbers(**filters: object) -> list[int]:
+            return [e.details["n"] for e in store.audit.events(**filters)]  # type: ignore[arg-type]
+
+        assert numbers() == [5, 4, 3, 2, 1]
+        assert numbers(action_prefix="deployment.") == [2, 1]
+        assert numbers(action_prefix="deployment") == [4, 2, 1]
+        assert numbers(action_prefix="a%") == [5]  # wildcards are text
+        assert numbers(action_prefix="a_") == []
+        assert numbers(actor="ann") == [3, 1]
+        assert numbers(actor="bob", action_prefix="deployment.", target="deployment:api") == [2]
+        assert numbers(actor="nobody") == []
+        events = store.audit.events()
+        assert numbers(since=events[2].time) == [5, 4, 3]  # at or after
+        later = events[0].time + timedelta(seconds=1)
+        assert numbers(since=later) == []
+        assert numbers(since=events[-1].time - timedelta(days=1), limit=2) == [5, 4]
 
     def test_an_alias_resolves_to_the_whole_version_record(self, store: MetadataStore) -> None:
         run = store.runs.create("p", "train")

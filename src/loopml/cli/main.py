@@ -33,6 +33,7 @@ LAZY_COMMANDS = {
     "predict": ("loopml.cli.deployments", "predict_command"),
     "monitor": ("loopml.cli.monitor", "monitor_command"),
     "loop": ("loopml.cli.loop", "app"),
+    "audit": ("loopml.cli.audit", "audit_command"),
     "server": ("loopml.cli.server", "app"),
 }
 ORDER = ("init", *LAZY_COMMANDS, "demo", "ui")

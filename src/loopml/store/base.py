@@ -280,9 +280,18 @@ class AuditStore(abc.ABC):
 
     @abc.abstractmethod
     def events(
-        self, target: str | None = None, action: str | None = None, limit: int = 100
+        self,
+        target: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        *,
+        action_prefix: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
     ) -> list[AuditEvent]:
-        """Newest first."""
+        """Newest first. `target`, `action` and `actor` match exactly, `action_prefix` the
+        start of the action (`deployment.` for every deployment change); `since`: events at or
+        after that time."""
 
 
 class DeploymentStore(abc.ABC):

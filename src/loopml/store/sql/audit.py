@@ -4,6 +4,7 @@ own transactions (`insert_event`), so a change and its record commit together.""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,7 +41,14 @@ class SqlAuditStore(AuditStore):
         write(self._engine, lambda conn: insert_event(conn, actor, action, target, details))
 
     def events(
-        self, target: str | None = None, action: str | None = None, limit: int = 100
+        self,
+        target: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        *,
+        action_prefix: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
     ) -> list[AuditEvent]:
         e = t.audit_events
         query = sa.select(e).order_by(e.c.ts_ms.desc(), e.c.id.desc())
@@ -48,6 +56,12 @@ class SqlAuditStore(AuditStore):
             query = query.where(e.c.target == target)
         if action is not None:
             query = query.where(e.c.action == action)
+        if action_prefix:
+            query = query.where(e.c.action.startswith(action_prefix, autoescape=True))
+        if actor is not None:
+            query = query.where(e.c.actor == actor)
+        if since is not None:
+            query = query.where(e.c.ts_ms >= int(since.timestamp() * 1000))
         query = query.limit(max(1, min(limit, MAX_EVENTS)))
         rows = read(self._engine, lambda conn: list(conn.execute(query)))
         return [
