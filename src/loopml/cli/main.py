@@ -27,6 +27,7 @@ LAZY_COMMANDS = {
     "data": ("loopml.cli.data", "app"),
     "pipeline": ("loopml.cli.pipelines", "app"),
     "lineage": ("loopml.cli.pipelines", "lineage_command"),
+    "reproduce": ("loopml.cli.reproduce", "reproduce_command"),
     "models": ("loopml.cli.models", "app"),
     "deployments": ("loopml.cli.deployments", "app"),
     "serve": ("loopml.cli.deployments", "serve_command"),

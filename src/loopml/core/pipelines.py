@@ -19,6 +19,8 @@ from loopml.core.errors import NotFoundError
 # Tags that link runs into pipelines. Users may read them; loopml writes them.
 TAG_KIND = "loopml.kind"
 TAG_PIPELINE = "loopml.pipeline"
+TAG_SOURCE = "loopml.pipeline_source"  # FILE.py:NAME the pipeline run was defined in
+TAG_REPRODUCTION_OF = "loopml.reproduction_of"  # NAME/VERSION a reproduction re-ran
 TAG_NODE = "loopml.node"
 TAG_STEP = "loopml.step"
 TAG_CACHE_KEY = "loopml.cache_key"

@@ -21,7 +21,13 @@ from typing import Any, TypeVar, overload
 
 from loopml.core.entities import RunStatus
 from loopml.core.names import validate_key, validate_project_name
-from loopml.core.pipelines import KIND_PIPELINE, TAG_KIND, TAG_PIPELINE, PipelineRun
+from loopml.core.pipelines import (
+    KIND_PIPELINE,
+    TAG_KIND,
+    TAG_PIPELINE,
+    TAG_SOURCE,
+    PipelineRun,
+)
 from loopml.pipelines import graph as graphs
 from loopml.pipelines.executors.base import Executor, using
 from loopml.pipelines.orchestrator import Orchestrator, StepState, is_scalar
@@ -66,18 +72,24 @@ class Pipeline:
         workspace: Workspace | None = None,
         project: str | None = None,
         on_change: Callable[[StepState], None] | None = None,
+        tags: Mapping[str, str] | None = None,
         **params: Any,
     ) -> PipelineRun:
         """Run the pipeline; returns its PipelineRun (also when a step failed: check status).
 
-        `cache=False` recomputes every step. Ctrl-C or SIGTERM cancels the running steps,
-        records them KILLED, and re-raises.
+        `cache=False` recomputes every step; `tags` are added to the pipeline run's. Ctrl-C
+        or SIGTERM cancels the running steps, records them KILLED, and re-raises.
         """
         values = self.bind(params)
         graph = graphs.build(self.fn, values)  # every check happens before anything runs
         ws = workspace or Workspace.current(create=True)
         project = project or self.project or os.environ.get("LOOPML_PROJECT") or self.name
-        tags = {TAG_KIND: KIND_PIPELINE, TAG_PIPELINE: self.name}
+        tags = {
+            **(tags or {}),
+            TAG_KIND: KIND_PIPELINE,
+            TAG_PIPELINE: self.name,
+            **self._source_tag(),
+        }
         with (
             using(executor) as engine,
             start_run(project, self.name, tags, workspace=ws) as run,
@@ -99,6 +111,17 @@ class Pipeline:
                 first = failed[0]
                 run.end(RunStatus.FAILED, f"step {first.node.name!r} failed:\n{first.error}")
         return read_pipeline_run(ws, run.id)
+
+    def _source_tag(self) -> dict[str, str]:
+        """Where the pipeline is defined, as FILE.py:NAME for `load_pipeline` (so that
+        `loopml reproduce` can run it again); nothing when it has no file."""
+        try:
+            path = inspect.getsourcefile(self.fn)
+        except TypeError:
+            return {}
+        if not path or not path.endswith(".py"):
+            return {}
+        return {TAG_SOURCE: f"{os.path.abspath(path)}:{self.fn.__name__}"}
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r})"
