@@ -179,3 +179,16 @@ def test_a_model_not_made_by_a_pipeline_is_refused(repo: Path, workspace: Worksp
     assert done.returncode == 1
     assert done.stderr.strip() == "error: model bare/1 records no training run: nothing to re-run"
     ws.close()
+
+
+def test_a_pipeline_run_without_its_source_needs_pipeline(repo: Path) -> None:
+    _train(repo)
+    ws = Workspace.current()
+    version = ws.store.models.get_version("points-clf", 1)
+    pipeline_run = ws.store.runs.get(version.run_id).parent_run_id
+    ws.store.runs.delete_tag(pipeline_run, "loopml.pipeline_source")  # as before it was kept
+    with pytest.raises(LoopmlError, match=r"pass --pipeline FILE\.py:NAME"):
+        reproduce("points-clf/1", workspace=ws)
+    report = reproduce("points-clf/1", workspace=ws, pipeline="pipe.py:training")
+    assert report.reproduced, report.differences
+    ws.close()
