@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from loopml.cli.output import console, print_json
+from loopml.cli.output import console, print_json, time_option
 
 SUMMARY_WIDTH = 80
 
@@ -32,7 +32,7 @@ def audit_command(
         raise InvalidArgumentError(f"--limit must be at least 1, got {limit}")
     events = Workspace.current().store.audit.events(
         target=target, limit=limit, action_prefix=action or None, actor=actor,
-        since=_parse_since(since),
+        since=time_option("--since", since),
     )  # fmt: skip
     if as_json:
         print_json(events)
@@ -71,15 +71,3 @@ def summary(details: Any, width: int = SUMMARY_WIDTH) -> str:
     parts = plain + nested
     line = " ".join(" ".join(parts).split())  # no line breaks from a multi-line reason
     return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def _parse_since(text: str | None) -> Any:
-    if text is None:
-        return None
-    from loopml.core.errors import InvalidArgumentError
-    from loopml.core.ids import parse_time
-
-    try:
-        return parse_time(text)
-    except ValueError:
-        raise InvalidArgumentError(f"--since: {text!r} is not an ISO 8601 time") from None

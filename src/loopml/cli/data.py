@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from loopml.cli.output import console, format_value, print_json
+from loopml.cli.output import console, format_value, print_json, time_option
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -245,10 +245,8 @@ def from_feedback(
     ids, times); the same rows make no new version."""
     from loopml.data import feedback
 
-    made = feedback.build(
-        _ws(), deployment, name, since=_time("--since", since), until=_time("--until", until),
-        labelled_only=not all_rows,
-    )  # fmt: skip
+    window = {"since": time_option("--since", since), "until": time_option("--until", until)}
+    made = feedback.build(_ws(), deployment, name, labelled_only=not all_rows, **window)
     record, source = made.version, made.source
     if as_json:
         print_json({"created": record.created, "version": record, "source": source})
@@ -258,15 +256,3 @@ def from_feedback(
         f"{verb} [bold]{record.name}@{record.version}[/] ({source.rows:,} predictions of "
         f"{deployment}, {_size(record.size)}) digest {record.digest[:12]}"
     )
-
-
-def _time(option: str, text: str | None) -> Any:
-    if text is None:
-        return None
-    from loopml.core.errors import InvalidArgumentError
-    from loopml.core.ids import parse_time
-
-    try:
-        return parse_time(text)
-    except ValueError:
-        raise InvalidArgumentError(f"{option}: {text!r} is not an ISO 8601 time") from None

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from loopml.cli.output import console, format_value, print_json
+from loopml.cli.output import console, format_value, print_json, time_option
 
 DRIFT_EXIT = 2
 
@@ -42,7 +42,7 @@ def monitor_command(
         return
     from loopml.monitoring.api import check_with_data
 
-    options: dict[str, Any] = {"reference": reference, "since": _parse_since(since)}
+    options: dict[str, Any] = {"reference": reference, "since": time_option("--since", since)}
     if window is not None or since is not None:
         options["window"] = window  # --since alone: every prediction since then
     checked = check_with_data(deployment, **options)
@@ -54,18 +54,6 @@ def monitor_command(
         print_report(checked.report)
     if fail_on_drift and checked.report.dataset_drift:
         raise typer.Exit(DRIFT_EXIT)
-
-
-def _parse_since(text: str | None) -> Any:
-    if text is None:
-        return None
-    from loopml.core.errors import InvalidArgumentError
-    from loopml.core.ids import parse_time
-
-    try:
-        return parse_time(text)
-    except ValueError:
-        raise InvalidArgumentError(f"--since: {text!r} is not an ISO 8601 time") from None
 
 
 def _write_html(checked: Any, path: Path, *, quiet: bool) -> None:

@@ -13,6 +13,19 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+def time_option(option: str, text: str | None) -> Any:
+    """An ISO 8601 time given to `option` (UTC unless it says otherwise), or None."""
+    if text is None:
+        return None
+    from loopml.core.errors import InvalidArgumentError
+    from loopml.core.ids import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise InvalidArgumentError(f"{option}: {text!r} is not an ISO 8601 time") from None
+
+
 def console() -> Console:
     """A console as wide as the terminal, or wide enough for tables when output is piped."""
     from rich.console import Console
