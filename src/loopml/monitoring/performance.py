@@ -10,18 +10,7 @@ import numpy as np
 
 from loopml.core.entities import FrozenDict
 from loopml.core.monitoring import Performance
-from loopml.registry.confidence import class_key
-
-
-def task_of(outputs: Sequence[Any], labels: Sequence[Any]) -> str:
-    """Classification when predictions and labels look like classes, else regression."""
-    values = [*outputs, *labels]
-    if all(isinstance(v, bool | int | str) for v in values):
-        return "classification"
-    numbers = np.asarray([v for v in values if isinstance(v, int | float)], dtype=float)
-    if len(numbers) == len(values) and np.all(np.mod(numbers, 1) == 0) and len(set(numbers)) <= 50:
-        return "classification"
-    return "regression"
+from loopml.registry.confidence import class_key, task_of
 
 
 def performance(

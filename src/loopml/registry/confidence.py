@@ -194,7 +194,7 @@ def sample_of(
             matrix = np.asarray([[row.get(c, 0.0) for c in keys] for row in probabilities])
     elif probabilities is not None:
         matrix = np.asarray(probabilities, dtype=float)
-    if _is_regression(labels, predictions, keys):
+    if not keys and task_of(predictions, labels) == "regression":
         return Sample(np.asarray(labels, float), np.asarray(predictions, float))
     known = keys or tuple(sorted({str(v) for v in predictions}))
     y = np.asarray([class_key(v, known) for v in labels])
@@ -202,14 +202,15 @@ def sample_of(
     return Sample(y, p, matrix if keys else None, keys)
 
 
-def _is_regression(labels: Sequence[Any], predictions: Sequence[Any], keys: tuple) -> bool:
-    if keys:
-        return False
-    values = [*labels, *predictions]
+def task_of(outputs: Sequence[Any], labels: Sequence[Any]) -> str:
+    """Classification when predictions and labels look like classes, else regression."""
+    values = [*outputs, *labels]
     if all(isinstance(v, bool | int | str | np.integer | np.str_) for v in values):
-        return False
-    numbers = np.asarray(values, dtype=float)
-    return not (np.all(np.mod(numbers, 1) == 0) and len(set(numbers.tolist())) <= 50)
+        return "classification"
+    numbers = np.asarray([v for v in values if isinstance(v, int | float | np.number)], float)
+    if len(numbers) == len(values) and np.all(np.mod(numbers, 1) == 0) and len(set(numbers)) <= 50:
+        return "classification"
+    return "regression"
 
 
 def class_key(label: Any, classes: Sequence[str]) -> str:
