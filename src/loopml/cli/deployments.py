@@ -142,7 +142,10 @@ def serve_command(
     allow_missing: bool = typer.Option(
         False, "--allow-missing", help="Pass null/NaN in numeric columns to the model (else 422)."
     ),
-    threads: int = typer.Option(4, "--threads", help="Model worker threads."),
+    threads: int = typer.Option(4, "--threads", help="Model worker threads per process."),
+    workers: int = typer.Option(
+        1, "--workers", "-w", help="Serving processes (sharing the port, log and /metrics)."
+    ),
 ) -> None:
     """Serve a deployment over HTTP (REST /predict and Open Inference Protocol v2)."""
     import os
@@ -155,6 +158,7 @@ def serve_command(
         batch_max_rows=batch_max_rows, batch_max_wait=batch_max_wait_ms / 1000, trust=trust,
         token=os.environ.get("LOOPML_SERVE_TOKEN") or None,
         allowed_hosts=tuple(allowed_host or ()), allow_missing=allow_missing, threads=threads,
+        workers=workers,
     )  # fmt: skip
 
     def listening(url: str) -> None:

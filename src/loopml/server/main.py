@@ -17,7 +17,7 @@ from loopml.core.auth import Role
 from loopml.core.errors import InvalidArgumentError
 from loopml.server.app import ServerSettings, create_app
 from loopml.serving.server import allowed_hosts as machine_allowed_hosts
-from loopml.serving.server import is_loopback
+from loopml.serving.server import check_free, is_loopback
 from loopml.workspace import Workspace
 
 SETTINGS_VARIABLE = "LOOPML_SERVER_SETTINGS"  # how the parent hands its settings to workers
@@ -53,7 +53,7 @@ def serve(
     if auth and (token := first_admin_token(workspace)):
         print("no users yet: created user 'admin'; its token (shown once):", file=sys.stderr)
         print(token, flush=True)
-    _check_free(host, port)
+    check_free(host, port)
     hosts = tuple(sorted(machine_allowed_hosts(host, allowed_hosts)))
     settings = ServerSettings(auth=auth, allowed_hosts=hosts)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
@@ -67,19 +67,6 @@ def serve(
         return
     os.environ[SETTINGS_VARIABLE] = json.dumps({"auth": auth, "allowed_hosts": hosts})
     uvicorn.run("loopml.server.main:worker_app", factory=True, workers=workers, **options)
-
-
-def _check_free(host: str, port: int) -> None:
-    """A busy port is a one-line error before anything is printed as listening."""
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def worker_app() -> Any:

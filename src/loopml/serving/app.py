@@ -479,7 +479,15 @@ def _store_labels(service: Service, labels: list[Label]) -> list[str]:
     """Store labels for this deployment's predictions; return the ids that are not its own
     (unknown, or another deployment's: a label there would corrupt its monitoring)."""
     service.logger.flush()  # a prediction answered a moment ago may still be queued
-    return service.workspace.store.predictions.add_labels(labels, deployment=service.deployment)
+    add = service.workspace.store.predictions.add_labels
+    unknown = add(labels, deployment=service.deployment)
+    if unknown and service.settings.workers > 1:
+        # Another worker may have answered it and not written it yet: wait out its log interval.
+        time.sleep(2 * service.logger.interval)
+        missing = set(unknown)
+        unknown = add([lb for lb in labels if lb.prediction_id in missing],
+                      deployment=service.deployment)  # fmt: skip
+    return unknown
 
 
 def _is_v2(path: str) -> bool:

@@ -2,17 +2,21 @@
 
 A full queue drops the entry and counts it; logging never blocks or fails a request. Failed
 model calls travel the same queue (a failing model must not cost a database write per request).
+A failed write is tried again after a pause (the store restarting, or several serving
+processes contending for SQLite's lock beyond its busy timeout) before its batch counts as lost.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from loopml.core.serving import Failure, Prediction
 
 BATCH = 1_000
+RETRY_PAUSES = (0.2, 1.0, 3.0)  # seconds before each new try of a failed write
 
 
 class PredictionLogger:
@@ -34,6 +38,11 @@ class PredictionLogger:
         self.failed_writes = 0
         self._thread = threading.Thread(target=self._run, name="loopml-prediction-log", daemon=True)
         self._thread.start()
+
+    @property
+    def interval(self) -> float:
+        """Seconds between writes of what is queued."""
+        return self._interval
 
     @property
     def depth(self) -> int:
@@ -66,17 +75,29 @@ class PredictionLogger:
                     break
             if not batch:
                 return
-            predictions = [p for p in batch if isinstance(p, Prediction)]
-            failures = [f for f in batch if isinstance(f, Failure)]
+            lost = self._write_batch(batch)
+            if lost:
+                self.failed_writes += 1
+                self.dropped += lost
+
+    def _write_batch(self, batch: list[Prediction | Failure]) -> int:
+        """Write `batch`, trying again after each pause; return how many entries were lost."""
+        predictions = [p for p in batch if isinstance(p, Prediction)]
+        failures = [f for f in batch if isinstance(f, Failure)]
+        for pause in (*RETRY_PAUSES, None):
             try:
                 if predictions:
                     self._write(predictions)
+                    predictions = []  # written: a retry of the failures must not repeat them
                 if failures and self._write_failures is not None:
                     self._write_failures(failures)
-                self.written += len(predictions)
-            except Exception:  # the store is down: these are lost, and counted as such
-                self.failed_writes += 1
-                self.dropped += len(batch)
+                self.written += len(batch) - len(failures)
+                return 0
+            except Exception:
+                if pause is None:
+                    break
+                time.sleep(pause)
+        return len(predictions) + len(failures)
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop."""

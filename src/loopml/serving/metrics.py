@@ -1,9 +1,10 @@
-"""Prometheus metrics of one serving process (a registry of its own, no globals)."""
+"""Prometheus metrics of a serving process (a registry of its own, no globals)."""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,59 +17,89 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class ServingMetrics:
-    def __init__(self, depth: Any, dropped: Any) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+    """The metrics of one serving process. Under `loopml serve --workers N` (prometheus_client's
+    multiprocess mode, PROMETHEUS_MULTIPROC_DIR set) each worker writes its values to files in
+    that folder and the worker answering a scrape sums them; gauges read from callables are
+    then set by `refresh` (every watch interval and at each scrape) instead of at scrape time,
+    since a scrape cannot call into the other workers."""
 
+    def __init__(self, depth: Any, dropped: Any) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         self.registry = CollectorRegistry()
+        own = None if self.multiprocess_dir else self.registry  # multiprocess: read from files
+        self._own = own
+        self._refreshed: list[tuple[Any, Callable[[], float]]] = []
         labels = ("route", "model", "version")
         self.requests = Counter(
             "loopml_requests", "Prediction requests answered, by route, model version and "
-            "HTTP status", (*labels, "status"), registry=self.registry,
+            "HTTP status", (*labels, "status"), registry=own,
         )  # fmt: skip
         self.latency = Histogram(
             "loopml_request_latency_seconds", "Time to answer a prediction request",
-            labels, buckets=LATENCY_BUCKETS, registry=self.registry,
+            labels, buckets=LATENCY_BUCKETS, registry=own,
         )  # fmt: skip
         self.batch_size = Histogram(
             "loopml_batch_rows", "Rows per model call (after micro-batching)", ("model",),
-            buckets=BATCH_BUCKETS, registry=self.registry,
+            buckets=BATCH_BUCKETS, registry=own,
         )  # fmt: skip
         self.errors = Counter(
             "loopml_errors", "Requests refused or failed, by reason", ("reason",),
-            registry=self.registry,
+            registry=own,
         )  # fmt: skip
         self.shadow_skipped = Counter(
             "loopml_shadow_skipped", "Shadow copies skipped because the shadow was saturated",
-            registry=self.registry,
+            registry=own,
         )  # fmt: skip
-        queue = Gauge(
-            "loopml_prediction_log_queue_depth", "Predictions waiting to be written",
-            registry=self.registry,
-        )  # fmt: skip
-        queue.set_function(depth)
-        drops = Gauge(
-            "loopml_prediction_log_dropped", "Predictions dropped from the log (queue full or "
-            "store down)", registry=self.registry,
-        )  # fmt: skip
-        drops.set_function(dropped)
+        self._gauge("loopml_serving_workers", "Serving processes answering requests", lambda: 1)
+        self._gauge("loopml_prediction_log_queue_depth", "Predictions waiting to be written",
+                    depth)  # fmt: skip
+        self._gauge("loopml_prediction_log_dropped", "Predictions dropped from the log (queue "
+                    "full or store down)", dropped)  # fmt: skip
+        if self.multiprocess_dir:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            MultiProcessCollector(self.registry, path=self.multiprocess_dir)
+
+    def _gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A gauge whose value is `read()`, summed over the live workers."""
+        from prometheus_client import Gauge
+
+        gauge = Gauge(name, documentation, registry=self._own, multiprocess_mode="livesum")
+        if self.multiprocess_dir:
+            self._refreshed.append((gauge, read))
+            gauge.set(read())
+        else:
+            gauge.set_function(read)
+
+    def refresh(self) -> None:
+        """Write this worker's gauges (multiprocess mode; a no-op otherwise)."""
+        for gauge, read in self._refreshed:
+            gauge.set(read())
+
+    def close(self) -> None:
+        """This worker's live gauges stop counting (multiprocess mode)."""
+        if self.multiprocess_dir:
+            from prometheus_client.multiprocess import mark_process_dead
+
+            mark_process_dead(os.getpid(), self.multiprocess_dir)
 
     def watch_workers(
         self, capacity: int, busy: Callable[[], int], stuck: Callable[[], int]
     ) -> None:
-        """Gauges of the model workers (read at scrape time) and the refusals they caused."""
-        from prometheus_client import Counter, Gauge
+        """Gauges of the model workers and the refusals they caused."""
+        from prometheus_client import Counter
 
-        Gauge("loopml_model_workers", "Model worker threads", registry=self.registry).set(capacity)
-        Gauge("loopml_model_workers_busy", "Model workers running a call",
-              registry=self.registry).set_function(busy)  # fmt: skip
-        Gauge(
+        self._gauge("loopml_model_workers", "Model worker threads", lambda: capacity)
+        self._gauge("loopml_model_workers_busy", "Model workers running a call", busy)
+        self._gauge(
             "loopml_model_workers_stuck", "Model workers running a call that outlived the "
-            "request timeout (the request got 504; the call cannot be stopped)",
-            registry=self.registry,
-        ).set_function(stuck)  # fmt: skip
+            "request timeout (the request got 504; the call cannot be stopped)", stuck,
+        )  # fmt: skip
         self.saturated = Counter(
             "loopml_saturated_refusals", "Requests refused (503) because every model worker "
-            "was stuck", registry=self.registry,
+            "was stuck", registry=self._own,
         )  # fmt: skip
 
     def watch_reports(self, store: Any, deployment: str) -> None:
@@ -79,6 +110,7 @@ class ServingMetrics:
     def render(self) -> bytes:
         from prometheus_client import generate_latest
 
+        self.refresh()
         return generate_latest(self.registry)
 
 

@@ -1,7 +1,8 @@
-"""`loopml serve`: one uvicorn worker serving a deployment, shut down gracefully.
+"""`loopml serve`: uvicorn serving a deployment, shut down gracefully.
 
 On SIGTERM (or Ctrl-C) readiness turns false at once, the server stops accepting
 connections, requests in flight complete, queued predictions are written, then it exits.
+With `settings.workers` > 1 several processes answer the socket (serving.workers).
 """
 
 from __future__ import annotations
@@ -97,15 +98,38 @@ def serve(
             f"refusing to serve {deployment!r} on {host} without authentication: set "
             "LOOPML_SERVE_TOKEN (clients send it as a Bearer token), or bind 127.0.0.1"
         )
+    if settings.workers < 1:
+        raise InvalidArgumentError(f"--workers must be at least 1, got {settings.workers}")
     ws = workspace or Workspace.current()
     ws.store.deployments.get(deployment)  # a clear error before the server starts
-    app = create_app(ws, deployment, settings, host=host)
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30,
-        access_log=False, lifespan="on",
-    )  # fmt: skip
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    _GracefulServer(config, app, lambda: on_listening and on_listening(url)).run()
+
+    def listening() -> None:
+        if on_listening is not None:
+            on_listening(url)
+
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning",
+                               "timeout_graceful_shutdown": 30, "access_log": False,
+                               "lifespan": "on"}  # fmt: skip
+    if settings.workers > 1:
+        from loopml.serving.workers import run_workers
+
+        check_free(host, port)
+        run_workers(uvicorn.Config(None, **options), deployment, settings, ws.config, listening)
+        return
+    app = create_app(ws, deployment, settings, host=host)
+    _GracefulServer(uvicorn.Config(app, **options), app, listening).run()
+
+
+def check_free(host: str, port: int) -> None:
+    """A busy port is a one-line error before any worker starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 class _GracefulServer:

@@ -56,6 +56,7 @@ class ServeSettings:
     allowed_hosts: tuple[str, ...] = ()
     allow_missing: bool = False  # pass null/NaN in numeric columns to the model (else 422)
     stuck_liveness: float = 300.0  # seconds saturated before liveness fails; 0: never
+    workers: int = 1  # serving processes behind the socket (`loopml serve --workers`)
 
 
 class Saturated(Exception):
@@ -138,6 +139,7 @@ class Service:
             self._watcher.cancel()
         await asyncio.get_running_loop().run_in_executor(None, self.logger.close)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.metrics.close()
 
     def _read_deployment(self) -> Deployment:
         return self.workspace.store.deployments.get(self.deployment)
@@ -146,6 +148,7 @@ class Service:
         revisions = self.workspace.store.deployments.revision
         while True:
             await asyncio.sleep(self.settings.watch_interval)
+            self.metrics.refresh()
             try:
                 revision = await self._in_thread(revisions, self.deployment)
                 if self.table is None or revision != self.table.revision:
