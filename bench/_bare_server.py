@@ -6,13 +6,14 @@
 the rows and answers `{"predictions": [...]}` from the model's own `predict`, called inline
 on the event loop: no validation, no signature, no logging, no metrics, no thread hop. The
 model object is the one loopml stored (`loopml.registry.load(...).model`). One uvicorn
-worker, the same uvicorn settings as `loopml serve`.
+worker unless `--workers N`, the same uvicorn settings as `loopml serve`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import pandas as pd
 import uvicorn
@@ -37,14 +38,25 @@ def create_app(model_uri: str) -> Starlette:
     return Starlette(routes=[Route("/predict", predict, methods=["POST"])])
 
 
+def app_from_environment() -> Starlette:
+    """The app of one of several workers (uvicorn calls it in each)."""
+    return create_app(os.environ["BARE_MODEL"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True, help="a loopml model URI, e.g. iris/1")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    app = create_app(args.model)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    options = {"host": args.host, "port": args.port, "log_level": "warning", "access_log": False}
+    if args.workers == 1:
+        uvicorn.run(create_app(args.model), **options)
+        return
+    os.environ["BARE_MODEL"] = args.model
+    uvicorn.run("_bare_server:app_from_environment", factory=True, workers=args.workers,
+                **options)  # fmt: skip
 
 
 if __name__ == "__main__":

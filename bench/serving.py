@@ -70,6 +70,7 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
     script: Path  # wrk's Lua script
+    load_cpu: str = LOAD_CPU  # where wrk runs against it
 
     @property
     def base(self) -> str:
@@ -150,7 +151,10 @@ def start_server(
     workdir: Path,
     mlflow: dict[str, Any],
     args: argparse.Namespace,
+    workers: int = 1,
+    cpus: str = SERVER_CPU,
 ) -> Server:
+    """Start one server (`workers` processes, pinned to `cpus`) of `kind`'s model."""
     port = free_port()
     row = models.request_row()
     ws_dir = workdir / "loopml"
@@ -166,6 +170,8 @@ def start_server(
             "127.0.0.1",
             "--port",
             str(port),
+            "--workers",
+            str(workers),
         ]
         if name == "loopml-batched":
             command += [
@@ -183,7 +189,10 @@ def start_server(
             f"{kind}/1",
             "--port",
             str(port),
+            "--workers",
+            str(workers),
         ]
+        env = clean_env(PYTHONPATH=str(BENCH_DIR))  # the workers import _bare_server
         url, body = f"http://127.0.0.1:{port}/predict", {"instances": [row]}
     else:
         command = [
@@ -199,7 +208,7 @@ def start_server(
             "--port",
             str(port),
             "--workers",
-            "1",
+            str(workers),
         ]
         # `mlflow models serve` starts `uvicorn` from PATH (FACTS.md): the peers venv's.
         env = clean_env(
@@ -212,7 +221,7 @@ def start_server(
     script = workdir / f"{kind}-{name}.lua"
     script.write_text(WRK_SCRIPT.format(body=text))
     process = subprocess.Popen(
-        ["taskset", "-c", SERVER_CPU, *command],
+        ["taskset", "-c", cpus, *command],
         cwd=cwd,
         env=env,
         start_new_session=True,
@@ -261,7 +270,7 @@ def wrk(server: Server, connections: int, seconds: float) -> dict[str, Any]:
     command = [
         "taskset",
         "-c",
-        LOAD_CPU,
+        server.load_cpu,
         "wrk",
         "-t1",
         f"-c{connections}",
