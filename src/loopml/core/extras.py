@@ -29,6 +29,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "onnx": ("flavors", "ONNX models"),
     "onnxruntime": ("flavors", "ONNX models"),
     "ray": ("ray", "the Ray executor"),
+    "matplotlib": ("figures", "figures drawn with matplotlib"),
+    "psutil": ("system", "system metrics (start_run(log_system_metrics=True))"),
 }
 
 # pyproject's distribution names whose module is named otherwise
