@@ -1,9 +1,9 @@
 """Serializers chosen by type: each turns an object into bytes and back, never with pickle.
 
-pandas DataFrame -> Parquet, numpy array -> .npy (object arrays refused), dict/list -> JSON,
-scikit-learn estimators -> skops (loaded only when they hold nothing but scikit-learn, numpy
-and scipy types), bytes as they are. Heavy libraries are imported only when an object of
-theirs is seen.
+pandas DataFrame -> Parquet, polars DataFrame -> Parquet (loaded back as polars), numpy
+array -> .npy (object arrays refused), dict/list -> JSON, scikit-learn estimators -> skops
+(loaded only when they hold nothing but scikit-learn, numpy and scipy types), bytes as they
+are. Heavy libraries are imported only when an object of theirs is seen.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from loopml.artifacts import skops_trust
 from loopml.core.errors import InvalidArgumentError
+from loopml.core.frames import collected, is_polars
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -30,6 +31,18 @@ class Serializer:
 def _is_dataframe(obj: Any) -> bool:
     pandas = sys.modules.get("pandas")
     return pandas is not None and isinstance(obj, pandas.DataFrame)
+
+
+def _dump_polars(frame: Any) -> bytes:
+    buffer = io.BytesIO()
+    collected(frame).write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def _load_polars(data: bytes) -> Any:
+    import polars
+
+    return polars.read_parquet(io.BytesIO(data))
 
 
 def _is_ndarray(obj: Any) -> bool:
@@ -106,6 +119,7 @@ _JSON_TYPES = (dict, list, str, int, float, bool, type(None))
 
 SERIALIZERS: tuple[Serializer, ...] = (
     Serializer("parquet", _is_dataframe, _dump_parquet, _load_parquet),
+    Serializer("polars-parquet", is_polars, _dump_polars, _load_polars),
     Serializer("npy", _is_ndarray, _dump_npy, _load_npy),
     Serializer("json", lambda o: isinstance(o, _JSON_TYPES), _dump_json, json.loads),
     Serializer("skops", _is_sklearn, _dump_skops, _load_skops),
@@ -120,7 +134,7 @@ def for_object(obj: Any) -> Serializer:
             return serializer
     raise InvalidArgumentError(
         f"no serializer for {type(obj).__module__}.{type(obj).__qualname__}: loopml stores "
-        "pandas DataFrames, numpy arrays, JSON values (dicts, lists, strings, numbers, "
+        "pandas and polars DataFrames, numpy arrays, JSON values (dicts, lists, strings, numbers, "
         "booleans, None), bytes, scikit-learn models (skops), and files or folders given as paths"
     )
 

@@ -28,6 +28,9 @@ from loopml.workspace import Workspace
 PathLike = str | os.PathLike[str]
 
 
+FRAME_KINDS = ("pandas", "polars", "arrow")
+
+
 def _ws(workspace: Workspace | None, *, create: bool = False) -> Workspace:
     return workspace or Workspace.current(create=create)
 
@@ -98,14 +101,31 @@ def list_datasets(*, workspace: Workspace | None = None) -> list[DatasetVersion]
     return _ws(workspace).store.datasets.list_latest()
 
 
-def load(name: str, version: int | str = "latest", *, workspace: Workspace | None = None) -> Any:
-    """A tabular version as a pandas DataFrame, every file verified by digest. Inside a run
-    (a step, say), the version is recorded as the run's input."""
+def load(
+    name: str,
+    version: int | str = "latest",
+    *,
+    frame: str = "pandas",
+    workspace: Workspace | None = None,
+) -> Any:
+    """A tabular version as a DataFrame (`frame`: "pandas", "polars" or "arrow" for a
+    pyarrow Table), every file verified by digest. Inside a run (a step, say), the version is
+    recorded as the run's input."""
+    if frame not in FRAME_KINDS:
+        from loopml.core.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"frame must be one of {', '.join(FRAME_KINDS)}, got {frame!r}")
     ws = _ws(workspace)
     record = ws.store.datasets.get_version(name, version)
-    frame = versions.load_table(ws.artifacts, record).to_pandas()
+    table = versions.load_table(ws.artifacts, record)
     _record_input(ws, record)
-    return frame
+    if frame == "arrow":
+        return table
+    if frame == "polars":
+        import polars
+
+        return polars.from_arrow(table)
+    return table.to_pandas()
 
 
 def _record_input(ws: Workspace, record: DatasetVersion) -> None:

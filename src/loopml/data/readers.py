@@ -16,6 +16,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pa_parquet
 
 from loopml.core.errors import InvalidArgumentError
+from loopml.core.frames import is_polars, polars_to_arrow
 from loopml.data.formats import SUFFIX_FORMATS, format_of_files, format_of_name, is_data_file
 
 FORMATS = SUFFIX_FORMATS
@@ -51,16 +52,19 @@ def read_table(path: Path, format: str | None = None) -> pa.Table:
 
 
 def to_table(data: Any) -> pa.Table:
-    """A pyarrow Table from a pandas DataFrame, a pyarrow Table, or a path to read."""
+    """A pyarrow Table from a pandas or polars DataFrame, a pyarrow Table, or a path to read."""
     if isinstance(data, pa.Table):
         return data
+    if is_polars(data):
+        return polars_to_arrow(data)
     if isinstance(data, str | os.PathLike):
         return read_table(Path(data))
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(data, pandas.DataFrame):
         return _from_pandas(data)
     raise InvalidArgumentError(
-        f"expected a pandas DataFrame, a pyarrow Table or a path, got {type(data).__name__}"
+        f"expected a pandas or polars DataFrame, a pyarrow Table or a path, got "
+        f"{type(data).__name__}"
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from loopml.core.errors import InvalidArgumentError
+from loopml.core.frames import as_pandas
 from loopml.registry import confidence
 from loopml.registry.confidence import Interval
 from loopml.workspace import Workspace
@@ -148,8 +149,10 @@ def _frame(data: Any, label: str) -> Any:
         from loopml.data.readers import to_table
 
         data = to_table(Path(data)).to_pandas()
+    data = as_pandas(data)
     if not isinstance(data, pd.DataFrame):
-        raise InvalidArgumentError("data must be a DataFrame or the path of a data file")
+        raise InvalidArgumentError("data must be a pandas or polars DataFrame or the path of a "
+                                   "data file")  # fmt: skip
     if label not in data.columns:
         raise InvalidArgumentError(f"the data has no label column {label!r}")
     return data

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from loopml.core.errors import InvalidArgumentError
+from loopml.core.frames import as_pandas
 from loopml.core.models import ColumnSpec, Signature
 
 _KINDS = {"i": "integer", "u": "integer", "f": "float", "b": "boolean", "M": "datetime"}
@@ -34,7 +35,9 @@ def column_type(series: pd.Series) -> str:
 
 
 def as_frame(data: Any) -> pd.DataFrame:
-    """A DataFrame from a frame, a list of row dicts, a dict of columns, or a 2-D array."""
+    """A DataFrame from a pandas or polars frame, a list of row dicts, a dict of columns, or
+    a 2-D array."""
+    data = as_pandas(data)
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, list) and all(isinstance(row, dict) for row in data):
@@ -44,7 +47,8 @@ def as_frame(data: Any) -> pd.DataFrame:
     if isinstance(data, np.ndarray) and data.ndim == 2:
         return pd.DataFrame(data, columns=[str(i) for i in range(data.shape[1])])
     raise InvalidArgumentError(
-        f"cannot read model input from a {type(data).__name__}: pass a pandas DataFrame, a "
+        f"cannot read model input from a {type(data).__name__}: pass a pandas or polars "
+        "DataFrame, a "
         "list of row dicts, a dict of columns or a 2-D numpy array"
     )
 

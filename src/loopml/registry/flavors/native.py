@@ -16,6 +16,7 @@ import numpy as np
 
 from loopml.core.errors import InvalidArgumentError
 from loopml.core.extras import require
+from loopml.core.frames import as_pandas
 from loopml.registry.flavors import Flavor
 
 _XGB_CLASSES = {
@@ -141,6 +142,7 @@ class OnnxModel:
     def predict(self, data: Any) -> np.ndarray:
         import pandas as pd
 
+        data = as_pandas(data)
         frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
         if len(self.inputs) == 1:
             feed = {self.inputs[0]: frame.to_numpy(dtype=np.float32)}
