@@ -1,12 +1,14 @@
-"""`loopml loop once|run|status|history`: the continuous-training controller.
+"""`loopml loop once|run|status|history|gate`: the continuous-training controller.
 
 `once` does one pass over the deployments that have a policy in loopml.yaml and exits; `run`
-repeats a pass every interval until Ctrl-C or SIGTERM; `status` shows where each loop stands.
+repeats a pass every interval until Ctrl-C or SIGTERM; `status` shows where each loop stands;
+`gate` applies a policy's gate to a model version a pipeline run registered (for CI).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -14,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loopml.automation.timeline import styled_phase, timeline_table
-from loopml.cli.output import console, print_json
+from loopml.cli.output import console, print_json, write_file
 
 app = typer.Typer(help="The continuous-training controller (policies: in loopml.yaml).",
                   no_args_is_help=True)  # fmt: skip
@@ -112,6 +114,73 @@ def history(
         print_json([e.to_json() for e in events])
         return
     print_timeline(events)
+
+
+@app.command("gate")
+def gate(
+    deployment: str = typer.Argument(..., help="The deployment whose policy gates."),
+    pipeline_run: str = typer.Option(..., "--pipeline-run", help="The pipeline run (id or "
+                                     "prefix) that registered the candidate."),
+    version_file: Path = typer.Option(None, "--version-file", help="When it passes, write the "
+                                      "candidate's version number here (for a later CI step)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:  # fmt: skip
+    """Gate the model version a pipeline run registered against the champion, as the
+    deployment's policy says (the controller's own gate; nothing is changed); exit 1 when it
+    does not pass. A version with the champion's very files passes as unchanged."""
+    from loopml.automation import actions, judging, training
+    from loopml.cli.runs import resolve_run_id
+    from loopml.core.errors import InvalidArgumentError
+
+    controller = _controller()
+    policy = controller.policies.get(deployment)
+    if policy is None:
+        raise InvalidArgumentError(
+            f"no policy for deployment {deployment!r} under policies: in loopml.yaml"
+        )
+    ws = controller.ws
+    run = training.pipeline_run(ws, resolve_run_id(ws.store.runs, pipeline_run))
+    if run.status.value != "FINISHED":
+        raise InvalidArgumentError(f"pipeline run {run.id} ended {run.status.value}: no candidate")
+    candidate = training.candidate(ws, policy, run)
+    baseline = actions.champion(ws, policy)
+    if baseline is not None and training.same_model(ws, candidate.uri, baseline):
+        decision: dict[str, Any] = {"passed": True, "unchanged": True, "metric": policy.gate.metric,
+                                    "reasons": []}  # fmt: skip
+    else:
+        data = judging.gate_data(ws, policy.gate, run)
+        decision = judging.gate(ws, policy, candidate.uri, baseline, data)
+    decision = {"candidate_version": candidate.uri, "champion": baseline, **decision}
+    if decision["passed"] and version_file is not None:
+        write_file(version_file, f"{candidate.version}\n")
+    if as_json:
+        print_json(decision)
+    else:
+        _print_gate(decision)
+    if not decision["passed"]:
+        raise typer.Exit(1)
+
+
+def _print_gate(decision: dict[str, Any]) -> None:
+    from loopml.registry.confidence import Interval
+
+    candidate, champion = decision["candidate_version"], decision["champion"]
+    if decision.get("unchanged"):
+        console().print(f"[green]PASS[/]: {candidate} is the champion {champion} (same files): "
+                        "nothing new")  # fmt: skip
+        return
+    metric = decision["metric"]
+    verdict = "[green]PASS[/]" if decision["passed"] else "[red]FAIL[/]"
+    text = f"{verdict}: {candidate} {metric} {decision['candidate'][metric]:.4g}"
+    if champion is None:
+        text += " (no champion yet: only the floors apply)"
+    else:
+        text += f" against the champion {champion} {decision['baseline'][metric]:.4g}"
+    if decision.get("interval"):
+        text += f"; {escape(Interval(**decision['interval']).describe())}"
+    console().print(text)
+    for reason in decision["reasons"]:
+        console().print(f"  - {escape(reason)}")
 
 
 def print_timeline(events: Any) -> None:

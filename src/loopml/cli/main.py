@@ -34,6 +34,7 @@ LAZY_COMMANDS = {
     "predict": ("loopml.cli.deployments", "predict_command"),
     "monitor": ("loopml.cli.monitor", "monitor_command"),
     "loop": ("loopml.cli.loop", "app"),
+    "ci": ("loopml.cli.ci", "app"),
     "audit": ("loopml.cli.audit", "audit_command"),
     "server": ("loopml.cli.server", "app"),
 }

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,6 +25,22 @@ def time_option(option: str, text: str | None) -> Any:
         return parse_time(text)
     except ValueError:
         raise InvalidArgumentError(f"{option}: {text!r} is not an ISO 8601 time") from None
+
+
+def write_file(path: Path, text: str) -> None:
+    """Write `text` to `path` (its folder made if missing) atomically: a reader sees the old
+    file or the whole new one."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def console() -> Console:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from loopml.cli.output import STATUS_STYLE, console, format_duration, print_json
+from loopml.cli.output import STATUS_STYLE, console, format_duration, print_json, write_file
 from loopml.cli.runs import resolve_run_id
 
 app = typer.Typer(help="Run pipelines and look at their runs.", no_args_is_help=True)
@@ -87,7 +88,9 @@ def run_pipeline(
     executor: str = typer.Option("local", "--executor", "-e", help="local, process or ray."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every step."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-) -> None:
+    id_file: Path = typer.Option(None, "--id-file", help="Also write the pipeline run's id "
+                                 "to this file (for a later step of a CI job)."),
+) -> None:  # fmt: skip
     """Run a pipeline with a live view of its steps; exit 1 if a step failed."""
     from rich.live import Live
 
@@ -108,6 +111,8 @@ def run_pipeline(
             **params,
         )
         live.update(view.table())
+    if id_file is not None:
+        write_file(id_file, result.id + "\n")
     if not out.is_terminal and not as_json:
         out.line()  # a live view that was never live (piped output) ends without a newline
     if as_json:
