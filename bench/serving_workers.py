@@ -65,7 +65,8 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[dict[tuple[str, str, i
                 finally:
                     server.stop()
                 results[(kind, name, workers)] = result
-                serving.step(f"  {result['rps']:,.0f} requests/s, p99 "
+                serving.step(f"  {result['rps']:,.0f} requests/s, CPU {result['cpu_ms']:.2f} "
+                             f"ms/request, p99 "
                              f"{result['p99_us'] / 1000:.2f} ms, errors {result['errors']}"
                              + (f", log drops {result['dropped']:,.0f}"
                                 if "dropped" in result else ""))  # fmt: skip
@@ -73,8 +74,9 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[dict[tuple[str, str, i
 
 
 def table(results: dict[tuple[str, str, int], Any], args: argparse.Namespace) -> str:
-    lines = ["| model | server | workers | req/s | p99 ms | errors | vs MLflow (req/s) | "
-             "vs own 1 worker |", "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = ["| model | server | workers | req/s | p99 ms | CPU ms/request | errors | "
+             "vs MLflow (req/s) | vs own 1 worker |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for kind in args.model_list:
         for name in args.server_list:
             for workers in args.worker_counts:
@@ -85,7 +87,7 @@ def table(results: dict[tuple[str, str, int], Any], args: argparse.Namespace) ->
                 own = results.get((kind, name, args.worker_counts[0]))
                 lines.append(
                     f"| {kind} | {name} | {workers} | {r['rps']:,.0f} | "
-                    f"{r['p99_us'] / 1000:.1f} | {r['errors']} | "
+                    f"{r['p99_us'] / 1000:.1f} | {r['cpu_ms']:.2f} | {r['errors']} | "
                     f"{_ratio(r, peer) if name != 'mlflow' else '-'} | {_ratio(r, own)} |"
                 )
     return "\n".join(lines)
