@@ -30,6 +30,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "onnxruntime": ("flavors", "ONNX models"),
     "ray": ("ray", "the Ray executor"),
     "matplotlib": ("figures", "figures drawn with matplotlib"),
+    "PIL": ("figures", "images (Pillow comes with matplotlib)"),
     "psutil": ("system", "system metrics (start_run(log_system_metrics=True))"),
 }
 

@@ -130,6 +130,21 @@ class ActiveRun:
     def log_text(self, name: str, text: str) -> ArtifactRef:
         return self.log_artifact(name, text.encode())
 
+    def log_figure(self, figure: Any, name: str) -> ArtifactRef:
+        """A matplotlib figure as NAME.png (NAME.svg if named so), a plotly one as
+        NAME.plotly.json (or .html; .png needs kaleido). The UI shows them on the run page."""
+        from loopml.tracking.figures import encode_figure
+
+        artifact, data = encode_figure(figure, name)
+        return self.log_artifact(artifact, data)
+
+    def log_image(self, image: Any, name: str) -> ArtifactRef:
+        """A numpy array (HxW, HxWx3, HxWx4), a Pillow image or an image file as NAME.png."""
+        from loopml.tracking.figures import encode_image
+
+        artifact, data = encode_image(image, name)
+        return self.log_artifact(artifact, data)
+
     def use_dataset(self, name: str, version: int | str = "latest") -> DatasetVersion:
         """Record a dataset version as an input of this run ("latest" is resolved now)."""
         record = self.workspace.store.datasets.get_version(name, version)
