@@ -32,6 +32,7 @@ LAZY_COMMANDS = {
     "deployments": ("loopml.cli.deployments", "app"),
     "serve": ("loopml.cli.deployments", "serve_command"),
     "predict": ("loopml.cli.deployments", "predict_command"),
+    "build": ("loopml.cli.build", "build_command"),
     "monitor": ("loopml.cli.monitor", "monitor_command"),
     "loop": ("loopml.cli.loop", "app"),
     "ci": ("loopml.cli.ci", "app"),
