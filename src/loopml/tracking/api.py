@@ -16,9 +16,11 @@ from loopml.store.base import RunPage
 from loopml.tracking import spool
 from loopml.tracking.capture import capture_code, capture_environment
 from loopml.tracking.run import ActiveRun
+from loopml.tracking.system_metrics import check_system_metrics
 from loopml.workspace import Workspace
 
 DEFAULT_PROJECT = "default"
+_YES = ("1", "true", "yes", "on")
 
 
 def _workspace(workspace: Workspace | None, *, create: bool = False) -> Workspace:
@@ -39,14 +41,22 @@ def start_run(
     *,
     parent: ActiveRun | str | None = None,
     workspace: Workspace | None = None,
+    log_system_metrics: bool | None = None,
+    system_metrics_interval: float = 10.0,
 ) -> ActiveRun:
     """Start a run: use it as `with start_run(...) as run:`, or call `run.end()` yourself.
 
     A run started while another is active in this context becomes its child unless `parent`
     says otherwise. Git commit, uncommitted diff, Python and installed packages are recorded.
+    `log_system_metrics` (default: LOOPML_SYSTEM_METRICS=1) samples CPU, memory, disk,
+    network and GPUs as `system/...` metrics every `system_metrics_interval` seconds.
     """
     project = validate_project_name(project or os.environ.get("LOOPML_PROJECT") or DEFAULT_PROJECT)
     clean_tags = {validate_key(k, "tag key"): str(v) for k, v in (tags or {}).items()}
+    if log_system_metrics is None:
+        log_system_metrics = os.environ.get("LOOPML_SYSTEM_METRICS", "").lower() in _YES
+    if log_system_metrics:  # refused before the run exists: a bad interval, no psutil
+        check_system_metrics(system_metrics_interval)
     ws = _workspace(workspace, create=True)
     spool.replay(ws)  # endings of earlier runs that could not reach the store
     code, env = capture_code(), capture_environment()
@@ -64,6 +74,8 @@ def start_run(
     )
     run = ActiveRun(ws, record)
     context.push_run(run)
+    if log_system_metrics:
+        run.log_system_metrics(system_metrics_interval)
     return run
 
 

@@ -70,6 +70,7 @@ class ActiveRun:
             flush_interval=flush_interval,
             heartbeat_interval=min(30.0, workspace.config.heartbeat_timeout / 4),
         )
+        self._system: Any = None  # the system metrics thread, when start_run asked for one
         signals.watch(self)
 
     # -- logging ----------------------------------------------------------------------------
@@ -153,6 +154,19 @@ class ActiveRun:
         return record
 
     # -- lifecycle --------------------------------------------------------------------------
+    def log_system_metrics(self, interval: float = 10.0) -> None:
+        """Sample CPU, memory, disk, network (and GPUs) as `system/...` metrics every
+        `interval` seconds until the run ends (start_run(log_system_metrics=True) calls it)."""
+        from loopml.tracking.system_metrics import SystemMetricsThread
+
+        self._check_open()
+        if self._system is None:
+            self._system = SystemMetricsThread(self._log_system_sample, interval)
+
+    def _log_system_sample(self, values: Mapping[str, float], step: int) -> None:
+        if not self._ended:
+            self.log_metrics(values, step=step)
+
     def flush(self) -> None:
         self._buffer.flush()
 
@@ -169,6 +183,8 @@ class ActiveRun:
             return
         self._ended = True
         signals.unwatch(self)
+        if self._system is not None:  # its last sample goes out with the buffer below
+            self._system.stop()
         if error is not None:  # stores refuse NUL characters; an exception's text may hold one
             error = str(error).replace("\x00", "\\x00")
         try:
