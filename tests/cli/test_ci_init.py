@@ -23,6 +23,7 @@ import yaml
 import loopml
 from tests.automation.conftest import LoopWorld, make_frame
 from tests.cli.test_cli import cli
+from tests.conftest import require
 
 SMOKE_TEST = "def test_smoke():\n    assert 1 + 1 == 2\n"
 SECRETS = ("LOOPML_SERVER_URI", "LOOPML_TOKEN", "LOOPML_STORE_URI", "LOOPML_ARTIFACT_URI")
@@ -225,3 +226,36 @@ def test_loop_gate_json_and_exit_code(world: LoopWorld) -> None:
     done = cli("pipeline", "run", "train.py:training", "--id-file", str(ids), cwd=world.root)
     done = cli("loop", "gate", "api", "--pipeline-run", ids.read_text().strip(), cwd=world.root)
     assert done.returncode == 0 and "nothing new" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("flag", "file", "schema"),
+    [
+        ("--github", ".github/workflows/loopml.yml", "vendor.github-workflows"),
+        ("--gitlab", ".gitlab-ci.yml", "vendor.gitlab-ci"),
+    ],
+)
+def test_workflows_match_the_ci_systems_schemas(
+    world: LoopWorld, flag: str, file: str, schema: str
+) -> None:
+    """Against the schemas GitHub and GitLab publish, as check-jsonschema vendors them
+    (offline); a broken file fails, so the check is not vacuous."""
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    if not checker.exists():
+        require("check-jsonschema", "pip install check-jsonschema (in the dev extra)")
+    assert init(world, flag).returncode == 0
+    path = world.root / file
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(checker), "--builtin-schema", schema, str(path)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    done = check()
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = yaml.safe_load(path.read_text())
+    if flag == "--github":
+        del doc["jobs"]["loopml"]["runs-on"]
+    else:
+        doc["train"]["when"] = "sometimes"  # not one of GitLab's values
+    path.write_text(yaml.safe_dump(doc))
+    assert check().returncode == 1
