@@ -65,3 +65,39 @@ def _print_howto(context: Any, probes: list[Any]) -> None:
     console().print(f"  docker build -t {context.tag} {context.folder}\n"
                     f"  docker run -p 8080:8080 -e LOOPML_SERVE_TOKEN=TOKEN {context.tag}",
                     markup=False, highlight=False)  # fmt: skip
+
+
+def k8s_command(
+    deployment: str = typer.Argument(..., help="The deployment to serve."),
+    output: Path = typer.Option(None, "--output", "-o", help="Folder for the manifests "
+                                "(default: k8s/DEPLOYMENT)."),
+    image: str = typer.Option(None, "--image", help="The image of `loopml build` (default: "
+                              "loopml-DEPLOYMENT:rREVISION)."),
+    replicas: int = typer.Option(1, "--replicas", help="Serving pods (the autoscaler's "
+                                 "minimum)."),
+    max_replicas: int = typer.Option(None, "--max-replicas", help="The autoscaler's maximum "
+                                     "(default: 3 x --replicas, at least 3)."),
+    namespace: str = typer.Option("default", "--namespace", "-n", help="Namespace of the "
+                                  "kustomization (and the Service names the servers answer)."),
+) -> None:  # fmt: skip
+    """Write Kubernetes manifests for DEPLOYMENT's image (Deployment with probes, Service,
+    HorizontalPodAutoscaler, Secret references) and a kustomize base for the team server and
+    the controller. Apply with `kubectl apply -k DIR` once the Secrets are filled in and applied
+    (they are not in the kustomization, so re-applying it never clears them)."""
+    from loopml.serving.k8s_output import write_manifests
+    from loopml.workspace import Workspace
+
+    out = output or Path("k8s") / deployment
+    written = write_manifests(Workspace.current(), deployment, out, image=image,
+                              replicas=replicas, max_replicas=max_replicas,
+                              namespace=namespace)  # fmt: skip
+    say = console().print
+    say(f"wrote {len(written.files)} files to {written.folder} (image {written.image})",
+        markup=False, highlight=False)  # fmt: skip
+    say("the Secrets are left out of the kustomization (so applying it never clears them): "
+        "fill in serving/secret.yaml and team/secret.yaml (serve token, store URI, S3 "
+        f"credentials) and apply them once, then: kubectl apply -k {written.folder}",
+        markup=False, highlight=False)  # fmt: skip
+    if replicas > 1:
+        say("note: with more than one replica, set store-uri and artifact-uri (or server-uri) "
+            "so every pod logs to the team's store", markup=False, highlight=False)  # fmt: skip

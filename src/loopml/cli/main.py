@@ -33,6 +33,7 @@ LAZY_COMMANDS = {
     "serve": ("loopml.cli.deployments", "serve_command"),
     "predict": ("loopml.cli.deployments", "predict_command"),
     "build": ("loopml.cli.build", "build_command"),
+    "k8s": ("loopml.cli.build", "k8s_command"),
     "monitor": ("loopml.cli.monitor", "monitor_command"),
     "loop": ("loopml.cli.loop", "app"),
     "ci": ("loopml.cli.ci", "app"),

@@ -21,13 +21,13 @@ import dataclasses
 import json
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from loopml.core.errors import InvalidArgumentError
 from loopml.core.models import ModelVersion
 from loopml.serving import dockerfile
 from loopml.serving.export import Export, export_deployment
+from loopml.serving.outdir import check_output, staged
 from loopml.serving.requirements import Pins, pin
 from loopml.workspace import Workspace
 
@@ -79,34 +79,15 @@ def write_context(
     there, never another folder's files). `wheel`: use this loopml wheel instead of building."""
     current = ws.store.deployments.get(deployment)  # a clear error before any work
     tag = check_tag(tag or default_tag(deployment, current.revision))
-    output = _check_output(output)
-    staging = Path(tempfile.mkdtemp(prefix=".loopml-build-", dir=output.parent))
-    staging.chmod(0o755)  # a build context, not a secret (the workspace inside stays 0700)
-    try:
+    output = check_output(output, MARKER, "a loopml build context")
+    with staged(output) as staging:
         export = export_deployment(ws, deployment, staging / "workspace")
         _check_trust(export.versions, trust)
         pins = pin(ws, export.versions)
         python = _python(pins)
         built = _wheel(staging / "wheels", wheel)
         _write_files(staging, export, pins, python, built.name, tag, trust)
-        if output.exists():
-            shutil.rmtree(output)
-        staging.rename(output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return Context(output, tag, export, pins, python, output / "wheels" / built.name)
-
-
-def _check_output(output: Path) -> Path:
-    output = output.resolve()
-    ours = output.is_dir() and (not any(output.iterdir()) or (output / MARKER).is_file())
-    if output.exists() and not ours:
-        raise InvalidArgumentError(
-            f"{output} exists and is not a loopml build context: choose another --output"
-        )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    return output
 
 
 def _check_trust(versions: tuple[ModelVersion, ...], trust: bool) -> None:
