@@ -1,7 +1,8 @@
 """Issue 16.1: `loopml build` writes a self-contained container build context for a deployment.
 
 The slow tests install a fresh virtual environment from the context alone (its pinned
-requirements and the loopml wheel in it) and run the context's entrypoint; with a container
+requirements and the loopml wheel in it) and run the context's entrypoint, on the embedded
+workspace and then on the team's store (where its predictions must land); with a container
 engine whose daemon answers, they also build and run the image.
 """
 
@@ -216,11 +217,12 @@ def _wait_ready(url: str, process: subprocess.Popen[str] | None, limit_s: float 
     pytest.fail(f"{url} was not ready within {limit_s:.0f} s")
 
 
-def _check_predictions(url: str, token: str, trained: Workspace) -> None:
+def _check_predictions(url: str, token: str, trained: Workspace) -> list[str]:
+    """Predictions equal the models' own; returns their ids."""
     instances = json.loads(ROWS.to_json(orient="records"))
     own = {ref: list(loopml.registry.load(ref, workspace=trained).predict(ROWS))
            for ref in ("iris/1", "iris/3")}  # fmt: skip
-    seen = set()
+    seen, ids = set(), []
     with httpx.Client(base_url=url, timeout=30) as client:
         assert client.post("/predict", json={"instances": instances}).status_code == 401
         for _ in range(12):  # both routes answer (a canary at 0.5): each as its own model
@@ -231,7 +233,9 @@ def _check_predictions(url: str, token: str, trained: Workspace) -> None:
             ref = f"{body['model']}/{body['model_version']}"
             assert body["predictions"] == own[ref]
             seen.add(ref)
+            ids += body["prediction_ids"]
     assert seen <= {"iris/1", "iris/3"} and seen
+    return ids
 
 
 @pytest.mark.slow
@@ -252,14 +256,48 @@ def test_a_venv_installed_from_the_context_alone_serves_the_deployment(trained, 
     refused = subprocess.run(entry, cwd=context, env=base, capture_output=True, text=True,
                              timeout=120)  # fmt: skip
     assert refused.returncode == 1 and "LOOPML_SERVE_TOKEN" in refused.stderr
-    env = {**base, "LOOPML_SERVE_TOKEN": token}
-    process = subprocess.Popen(entry, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+    own = _serve(entry, {**base, "LOOPML_SERVE_TOKEN": token}, port, token, trained)
+    embedded = open_fresh(context / "workspace")
+    try:  # logged in the image's own workspace, not the team's
+        assert all(embedded.store.predictions.get(i).deployment == "iris-api" for i in own)
+        with pytest.raises(NotFoundError):
+            trained.store.predictions.get(own[0])
+    finally:
+        embedded.close()
+    team = {"LOOPML_STORE_URI": trained.config.store_uri,
+            "LOOPML_ARTIFACT_URI": trained.config.artifact_uri}  # fmt: skip
+    shared = _serve(entry, {**base, **team, "LOOPML_SERVE_TOKEN": token}, port, token, trained)
+    assert all(trained.store.predictions.get(i).deployment == "iris-api" for i in shared)
+
+    # Installed from the wheel, loopml packs its own files again into an equivalent wheel.
+    done = subprocess.run([str(bin_dir / "python"), "-c", REPACK, str(tmp_path / "again")],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _members(Path(done.stdout.strip())) == _members(next((context / "wheels").glob("*")))
+
+
+REPACK = "import sys, pathlib; from loopml.serving.wheel import build_wheel; " \
+    "print(build_wheel(pathlib.Path(sys.argv[1])))"  # fmt: skip
+
+
+def _members(wheel: Path) -> set[str]:
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        return {n for n in archive.namelist() if not n.endswith(("RECORD", ".pyc"))}
+
+
+def _serve(entry: list[str], env: dict[str, str], port: int, token: str, trained: Workspace
+           ) -> list[str]:  # fmt: skip
+    """Run the entrypoint until its predictions are checked; stop it (SIGTERM: queued
+    predictions are written); return their ids."""
+    process = subprocess.Popen(entry, cwd="/", env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_ready(url, process)
         assert httpx.get(f"{url}/v2/health/live", timeout=5).status_code == 200
-        _check_predictions(url, token, trained)
+        return _check_predictions(url, token, trained)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
