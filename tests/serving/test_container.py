@@ -330,3 +330,14 @@ def test_the_image_builds_and_serves_where_an_engine_answers(trained, tmp_path):
     finally:
         subprocess.run([engine.path, "rm", "-f", name], capture_output=True, timeout=120)
         subprocess.run([engine.path, "rmi", "-f", tag], capture_output=True, timeout=120)
+
+
+def test_engines_are_used_only_when_there(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker, no podman
+    chosen, probes = engines.choose("auto")
+    assert chosen is None and [str(p) for p in probes] == [
+        "docker: not installed", "podman: not installed"
+    ]  # fmt: skip
+    assert engines.choose("none") == (None, [])
+    with pytest.raises(InvalidArgumentError, match="cannot build with podman: not installed"):
+        engines.choose("podman")  # asked for by name: its absence is an error
