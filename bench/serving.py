@@ -192,7 +192,8 @@ def start_server(
             "--workers",
             str(workers),
         ]
-        env = clean_env(PYTHONPATH=str(BENCH_DIR))  # the workers import _bare_server
+        paths = [str(BENCH_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = clean_env(PYTHONPATH=os.pathsep.join(paths))  # the workers import _bare_server
         url, body = f"http://127.0.0.1:{port}/predict", {"instances": [row]}
     else:
         command = [
