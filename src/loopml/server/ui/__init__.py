@@ -18,13 +18,13 @@ __all__ = ["PUBLIC", "credentials", "is_page", "mount", "to_login"]
 
 def mount(app: FastAPI) -> None:
     """Add the UI's routes to the server's app."""
-    from loopml.server.ui import activity, data, models, runs, session, static
+    from loopml.server.ui import activity, data, figures, models, runs, session, static
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         return RedirectResponse("/runs", status_code=303)
 
-    for module in (session, static, runs, data, models, activity):
+    for module in (session, static, figures, runs, data, models, activity):
         # Added one by one (not include_router) so they show in the app's route table,
         # which the tests walk to check that every page is behind the login.
         for route in module.router.routes:

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from loopml.core.entities import Run
 from loopml.core.errors import InvalidArgumentError, LoopmlError, http_status
 from loopml.core.pipelines import KIND_PIPELINE, TAG_KIND
-from loopml.server.ui import charts
+from loopml.server.ui import charts, figures
 from loopml.server.ui.lineage import lineage_tree
 from loopml.server.ui.render import Reader, page, render
 
@@ -108,13 +108,14 @@ def compare_page(request: Request, run: list[str] = Query(default=[])) -> Respon
     params.sort(key=lambda row: not row["differs"])
     metric_keys = sorted({k for r in runs for k in r.metrics})
     metrics = [{"key": k, "values": [r.metrics.get(k) for r in runs]} for k in metric_keys]
-    figures = []
+    curves = []
     for key in metric_keys[:MAX_CHARTS]:
         series = {labels[r.id]: read("runs", "metric_history", run_id=r.id, key=key)
                   for r in runs if key in r.metrics}  # fmt: skip
-        figures.append(charts.metric_chart(key, series))
+        curves.append(charts.metric_chart(key, series))
+    logged = figures.compare_rows(read, [r.id for r in runs])
     return render(request, "compare.html", section="runs", runs=runs, labels=labels,
-                  params=params, metrics=metrics, figures=figures)  # fmt: skip
+                  params=params, metrics=metrics, figures=curves, logged=logged)  # fmt: skip
 
 
 def _labels(runs: Sequence[Run]) -> dict[str, str]:
@@ -129,16 +130,17 @@ def run_page(request: Request, run_id: str) -> Response:
     run = read("runs", "get", run_id=run_id)
     histories = {key: read("runs", "metric_history", run_id=run.id, key=key)
                  for key in sorted(run.metrics)[:MAX_CHARTS]}  # fmt: skip
-    figures = [charts.metric_chart(key, {run.name: points})
-               for key, points in histories.items() if len(points) > 1]  # fmt: skip
+    curves = [charts.metric_chart(key, {run.name: points})
+              for key, points in histories.items() if len(points) > 1]  # fmt: skip
+    artifacts = read("runs", "artifacts", run_id=run.id)
     children = []
     if run.tags.get(TAG_KIND) == KIND_PIPELINE:
         children = list(read("runs", "search", projects=[run.project],
                              filter=f"parent_run_id = '{run.id}'",
                              order_by=["start_time ASC"], limit=200))  # fmt: skip
     context: dict[str, Any] = {
-        "run": run, "figures": figures, "histories": histories,
-        "artifacts": read("runs", "artifacts", run_id=run.id),
+        "run": run, "figures": curves, "histories": histories, "artifacts": artifacts,
+        "logged": figures.logged_figures(read, run.id, artifacts),
         "inputs": read("runs", "inputs", run_id=run.id), "children": children,
         "is_pipeline": run.tags.get(TAG_KIND) == KIND_PIPELINE, "lineage": None,
         "lineage_error": None, "models": [], "datasets": [],
