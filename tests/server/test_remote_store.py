@@ -13,6 +13,7 @@ from tests.store.contract import RunStoreContract
 from tests.store.dataset_contract import DatasetStoreContract
 from tests.store.loop_contract import LoopStoreContract
 from tests.store.model_contract import ModelStoreContract
+from tests.store.retention_contract import RetentionContract
 from tests.store.serving_contract import DeploymentStoreContract, PredictionStoreContract
 
 
@@ -23,6 +24,7 @@ class TestRemoteStore(
     DeploymentStoreContract,
     PredictionStoreContract,
     LoopStoreContract,
+    RetentionContract,
 ):
     @pytest.fixture
     def store(self, served, admin_token: str) -> Iterator[RemoteMetadataStore]:

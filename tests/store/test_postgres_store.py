@@ -9,6 +9,7 @@ from tests.store.contract import RunStoreContract
 from tests.store.dataset_contract import DatasetSchemaJsonContract, DatasetStoreContract
 from tests.store.loop_contract import LoopStoreContract
 from tests.store.model_contract import ModelStoreContract
+from tests.store.retention_contract import RetentionContract
 from tests.store.serving_contract import DeploymentStoreContract, PredictionStoreContract
 
 pytestmark = pytest.mark.postgres
@@ -22,6 +23,7 @@ class TestPostgresStore(
     DeploymentStoreContract,
     PredictionStoreContract,
     LoopStoreContract,
+    RetentionContract,
 ):
     @pytest.fixture
     def store(self, postgres_uri: str) -> Iterator[SqlMetadataStore]:

@@ -10,6 +10,7 @@ from tests.store.contract import RunStoreContract
 from tests.store.dataset_contract import DatasetSchemaJsonContract, DatasetStoreContract
 from tests.store.loop_contract import LoopStoreContract
 from tests.store.model_contract import ModelStoreContract
+from tests.store.retention_contract import RetentionContract
 from tests.store.serving_contract import DeploymentStoreContract, PredictionStoreContract
 
 
@@ -21,6 +22,7 @@ class TestSqliteStore(
     DeploymentStoreContract,
     PredictionStoreContract,
     LoopStoreContract,
+    RetentionContract,
 ):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[SqlMetadataStore]:

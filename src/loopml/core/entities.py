@@ -123,6 +123,8 @@ class Run:
     python_version: str | None = None
     env_digest: str | None = None
     heartbeat_time: datetime | None = None
+    description: str | None = None
+    deleted_time: datetime | None = None  # soft-deleted: hidden from search, purged by gc
 
     @property
     def duration_seconds(self) -> float | None:

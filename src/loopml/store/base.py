@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from loopml.core.auth import Principal, Role, TokenInfo
 from loopml.core.datasets import DatasetVersion, Schema
@@ -32,6 +32,8 @@ from loopml.core.serving import (
     Prediction,
     Route,
 )
+
+RunView = Literal["active", "deleted", "all"]
 
 
 class RunPage(list[Run]):
@@ -74,6 +76,7 @@ class RunStore(abc.ABC):
         inputs: Sequence[RunInput] = (),
         artifacts: Sequence[ArtifactRef] = (),
         status: RunStatus = RunStatus.RUNNING,
+        description: str | None = None,
     ) -> Run:
         """Create a run, creating its project on first use: RUNNING, or already ended with
         a terminal `status` (its end time now). Its params, inputs and artifacts, when
@@ -90,6 +93,26 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     def heartbeat(self, run_ids: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def set_description(self, run_id: str, description: str | None) -> Run:
+        """Replace the run's description (notes); None clears it."""
+
+    @abc.abstractmethod
+    def delete(self, run_id: str, *, actor: str = "unknown") -> Run:
+        """Soft-delete a run (audited): hidden from `search` unless its view asks for deleted
+        runs, kept with everything it logged until `purge`. Deleting it again changes
+        nothing."""
+
+    @abc.abstractmethod
+    def restore(self, run_id: str, *, actor: str = "unknown") -> Run:
+        """Undo `delete` (audited); a run that is not deleted is a ConflictError."""
+
+    @abc.abstractmethod
+    def purge(self, deleted_before: datetime, *, actor: str = "unknown") -> list[str]:
+        """Remove for good every run soft-deleted before `deleted_before`, with its params,
+        metrics, tags, artifact records and inputs (model and dataset versions it produced
+        are kept, without the link); returns their ids. One audit event per run."""
 
     @abc.abstractmethod
     def fail_stale(
@@ -155,8 +178,10 @@ class RunStore(abc.ABC):
         order_by: Sequence[str] | None = None,
         limit: int = 100,
         page_token: str | None = None,
+        view: RunView = "active",
     ) -> RunPage:
-        """Runs matching a filter such as ``metrics.acc > 0.9 and params.C = '1.0'``."""
+        """Runs matching a filter such as ``metrics.acc > 0.9 and params.C = '1.0'``;
+        `view`: the runs not deleted (default), only the deleted ones, or all."""
 
 
 class DatasetStore(abc.ABC):
@@ -198,6 +223,11 @@ class DatasetStore(abc.ABC):
     @abc.abstractmethod
     def consumers(self, name: str, version: int) -> list[str]:
         """Ids of runs that recorded this version as an input."""
+
+    @abc.abstractmethod
+    def delete_version(self, name: str, version: int, *, actor: str = "unknown") -> None:
+        """Remove one version (audited); its number is never given again. Runs that used
+        it keep their input record (name, version, digest)."""
 
 
 class ModelStore(abc.ABC):
@@ -371,6 +401,35 @@ class PredictionStore(abc.ABC):
     def get(self, prediction_id: str) -> Prediction:
         """One prediction with its label; NotFoundError naming the id when unknown."""
 
+    @abc.abstractmethod
+    def delete_before(self, deployment: str, before: datetime, *, actor: str = "unknown") -> int:
+        """Delete the deployment's predictions logged before `before`, with their labels and
+        failed calls (audited when any); returns how many predictions went."""
+
+    @abc.abstractmethod
+    def forget(
+        self,
+        deployment: str,
+        column: str,
+        value: str | int | float | bool,
+        *,
+        actor: str = "unknown",
+    ) -> dict[str, int]:
+        """Delete the deployment's predictions whose feature `column` equals `value` (the
+        same value, or the same text: 42 matches "42"), with their labels; returns
+        {"predictions": n, "labels": m}. Audited with the column and counts, never the
+        value."""
+
+
+class RetentionStore(abc.ABC):
+    """What garbage collection asks the metadata: every blob digest it still refers to."""
+
+    @abc.abstractmethod
+    def referenced_digests(self) -> list[str]:
+        """Digests of run artifacts, code diffs and environments (deleted runs included until
+        purged), dataset manifests and profiles, and model versions, each once. Blobs these
+        name may name more (a folder's manifest, a dataset's files)."""
+
 
 class MonitorStore(abc.ABC):
     @abc.abstractmethod
@@ -453,6 +512,7 @@ class MetadataStore(abc.ABC):
     predictions: PredictionStore
     monitoring: MonitorStore
     loops: LoopStore
+    retention: RetentionStore
     auth: AuthStore | None = None  # local stores only
 
     @abc.abstractmethod

@@ -35,6 +35,7 @@ from loopml.store.base import (
     MonitorStore,
     PredictionStore,
     ProjectStore,
+    RetentionStore,
     RunPage,
     RunStore,
 )
@@ -50,6 +51,7 @@ STORES: dict[str, type] = {
     "predictions": PredictionStore,
     "monitoring": MonitorStore,
     "loops": LoopStore,
+    "retention": RetentionStore,
 }
 # Calls that change nothing; every other call needs a role that may write.
 READS = frozenset({
@@ -57,6 +59,7 @@ READS = frozenset({
     "metric_history", "producers", "consumers", "find_by_digest", "produced_by", "revision",
     "revisions", "latest_version", "list_latest", "list_versions", "versions_from_run",
     "get_version", "get_model", "get_alias", "list_models", "failure_count", "finished_with_tag",
+    "referenced_digests",
 })  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from loopml.core.ids import ms_to_datetime, now_ms
 from loopml.core.names import validate_name
 from loopml.store.base import DatasetStore
 from loopml.store.sql import schema as t
+from loopml.store.sql.audit import insert_event
 from loopml.store.sql.dialect import insert_ignore
 from loopml.store.sql.engine import read, write
 from loopml.store.sql.lookups import run_pk
@@ -126,11 +127,7 @@ class SqlDatasetStore(DatasetStore):
         return [_record(row) for row in rows]
 
     def list_latest(self) -> list[DatasetVersion]:
-        query = (
-            _query()
-            .where(t.dataset_versions.c.version == t.datasets.c.last_version)
-            .order_by(t.datasets.c.name)
-        )
+        query = _query().where(_newest()).order_by(t.datasets.c.name)
         return [_record(row) for row in read(self._engine, lambda conn: list(conn.execute(query)))]
 
     def find_by_digest(self, digest: str) -> list[DatasetVersion]:
@@ -156,9 +153,28 @@ class SqlDatasetStore(DatasetStore):
         )
         return read(self._engine, lambda conn: list(conn.execute(query).scalars()))
 
+    def delete_version(self, name: str, version: int, *, actor: str = "unknown") -> None:
+        def work(conn: Connection) -> None:
+            row = conn.execute(_query().where(*_exact(name, version))).first()
+            if row is None:
+                self.get_version(name, version)  # NotFoundError naming the dataset or version
+            conn.execute(t.dataset_versions.delete().where(t.dataset_versions.c.pk == row.pk))
+            details = {"version": version, "digest": row.digest}
+            insert_event(conn, actor, "dataset.version.delete", f"dataset:{name}", details)
+
+        write(self._engine, work)
+
+
+def _newest() -> sa.ColumnElement[bool]:
+    """The highest version still there (`last_version` only numbers them: the newest one
+    may have been deleted)."""
+    v = t.dataset_versions.alias("newest")
+    top = sa.select(sa.func.max(v.c.version)).where(v.c.dataset_pk == t.datasets.c.pk)
+    return t.dataset_versions.c.version == top.scalar_subquery()
+
 
 def _latest(name: str) -> tuple[sa.ColumnElement[bool], ...]:
-    return (t.datasets.c.name == name, t.dataset_versions.c.version == t.datasets.c.last_version)
+    return (t.datasets.c.name == name, _newest())
 
 
 def _exact(name: str, version: int) -> tuple[sa.ColumnElement[bool], ...]:

@@ -14,6 +14,7 @@ from loopml.core.errors import ConflictError, InvalidArgumentError, NotFoundErro
 from loopml.core.ids import ms_to_datetime, now_ms
 from loopml.core.models import ModelVersion, RegisteredModel, Signature, VersionStatus
 from loopml.core.names import validate_alias, validate_name
+from loopml.core.serving import Route
 from loopml.store.base import ModelStore
 from loopml.store.sql import schema as t
 from loopml.store.sql.audit import insert_event
@@ -222,6 +223,12 @@ class SqlModelStore(ModelStore):
                     f"{name}/{version} is in use by alias {', '.join(current.aliases)}; "
                     "move the alias first"
                 )
+            serving = _deployments_serving(conn, name, version)
+            if serving:
+                raise ConflictError(
+                    f"{name}/{version} serves in deployment {', '.join(serving)}; route the "
+                    "deployment to another version first"
+                )
             conn.execute(
                 t.model_versions.delete()
                 .where(t.model_versions.c.model_pk == self._model_pk(conn, name))
@@ -376,3 +383,13 @@ def _next_version(conn: Connection, name: str) -> tuple[int, int]:
         .returning(t.models.c.pk, t.models.c.last_version)
     ).one()
     return bumped.pk, bumped.last_version
+
+
+def _deployments_serving(conn: Connection, name: str, version: int) -> list[str]:
+    """Names of the deployments whose current routes send traffic to `name`/`version`."""
+    found = []
+    for row in conn.execute(sa.select(t.deployments.c.name, t.deployments.c.routes)):
+        routes = [Route.from_json(r) for r in row.routes]
+        if any(r.model == name and r.version == version for r in routes):
+            found.append(row.name)
+    return sorted(found)

@@ -16,6 +16,7 @@ from loopml.core.errors import NotFoundError
 from loopml.core.ids import ms_to_datetime, now_ms
 from loopml.core.serving import Failure, Label, Prediction, RouteMode
 from loopml.store.base import PredictionStore
+from loopml.store.sql import prediction_deletes as deletes
 from loopml.store.sql import schema as t
 from loopml.store.sql.dialect import insert_ignore
 from loopml.store.sql.engine import read, write
@@ -185,6 +186,15 @@ class SqlPredictionStore(PredictionStore):
         if row is None:
             raise NotFoundError(f"prediction {prediction_id!r} not found")
         return _record(row)
+
+    def delete_before(self, deployment: str, before: datetime, *, actor: str = "unknown") -> int:
+        return write(self._engine, lambda c: deletes.delete_before(c, deployment, before, actor))
+
+    def forget(
+        self, deployment: str, column: str, value: str | int | float | bool, *,
+        actor: str = "unknown",
+    ) -> dict[str, int]:  # fmt: skip
+        return write(self._engine, lambda c: deletes.forget(c, deployment, column, value, actor))
 
 
 def _select(

@@ -28,7 +28,8 @@ from loopml.core.errors import ConflictError, InvalidArgumentError, NotFoundErro
 from loopml.core.ids import ms_to_datetime, new_id, now_ms
 from loopml.core.names import validate_artifact_name
 from loopml.store import filters, limits
-from loopml.store.base import RunPage, RunStore
+from loopml.store.base import RunPage, RunStore, RunView
+from loopml.store.sql import run_lifecycle as lifecycle
 from loopml.store.sql import schema as t
 from loopml.store.sql import search
 from loopml.store.sql.dialect import insert_ignore, insert_metric_rows
@@ -84,8 +85,10 @@ class SqlRunStore(RunStore):
         inputs: Sequence[RunInput] = (),
         artifacts: Sequence[ArtifactRef] = (),
         status: RunStatus = RunStatus.RUNNING,
+        description: str | None = None,
     ) -> Run:
         limits.check_text("run name", name, limits.MAX_NAME_LENGTH)
+        limits.check_text("description", description)
         limits.check_text("user", user, limits.MAX_NAME_LENGTH)
         limits.check_text("python version", python_version, 64)
         limits.check_tags(tags)
@@ -114,6 +117,7 @@ class SqlRunStore(RunStore):
             "code_repo": code.repo_root,
             "python_version": python_version,
             "env_digest": env_digest,
+            "description": description,
         }
 
         # A name logged twice keeps the last, as log_artifact does.
@@ -156,6 +160,7 @@ class SqlRunStore(RunStore):
             python_version=python_version,
             env_digest=env_digest,
             heartbeat_time=ms_to_datetime(now),
+            description=description,
         )
 
     def _remember(self, run_id: str, pk: int) -> None:
@@ -253,6 +258,26 @@ class SqlRunStore(RunStore):
             return ids
 
         return write(self._engine, work)
+
+    # -- description and deletion (in run_lifecycle) ----------------------------------------
+    def set_description(self, run_id: str, description: str | None) -> Run:
+        limits.check_text("description", description)
+        write(self._engine, lambda conn: lifecycle.update(conn, run_id, description=description))
+        return self.get(run_id)
+
+    def delete(self, run_id: str, *, actor: str = "unknown") -> Run:
+        write(self._engine, lambda conn: lifecycle.delete(conn, run_id, actor))
+        return self.get(run_id)
+
+    def restore(self, run_id: str, *, actor: str = "unknown") -> Run:
+        write(self._engine, lambda conn: lifecycle.restore(conn, run_id, actor))
+        return self.get(run_id)
+
+    def purge(self, deleted_before: datetime, *, actor: str = "unknown") -> list[str]:
+        purged = write(self._engine, lambda conn: lifecycle.purge(conn, deleted_before, actor))
+        for run_id in purged:
+            self._pks.pop(run_id, None)
+        return purged
 
     # -- params, metrics, tags --------------------------------------------------------------
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
@@ -423,6 +448,7 @@ class SqlRunStore(RunStore):
                 t.tags.c.key == key,
                 t.tags.c.value == value,
                 t.runs.c.status == RunStatus.FINISHED.value,
+                t.runs.c.deleted_ms.is_(None),
             )
             .order_by(t.runs.c.start_ms.desc(), t.runs.c.pk.desc())
             .limit(limit)
@@ -451,15 +477,17 @@ class SqlRunStore(RunStore):
         order_by: Sequence[str] | None = None,
         limit: int = 100,
         page_token: str | None = None,
+        view: RunView = "active",
     ) -> RunPage:
         limit = search.check_limit(limit)
+        shown = lifecycle.view_condition(view)
         offset = search.decode_page_token(page_token)
         expr = filters.parse_filter(filter)
         order = filters.parse_order_by(list(order_by or ()))
         query = sa.select(t.runs.c.pk).join(t.projects, t.projects.c.id == t.runs.c.project_id)
 
         def work(conn: Connection) -> RunPage:
-            conditions = []
+            conditions = [] if shown is None else [shown]
             if projects is not None:
                 conditions.append(t.runs.c.project_id.in_(self._projects.ids(conn, projects)))
             if expr is not None:
@@ -519,6 +547,8 @@ def _run_record(row: sa.Row, params: dict, metrics: dict, tags: dict) -> Run:
         python_version=row.python_version,
         env_digest=row.env_digest,
         heartbeat_time=ms_to_datetime(row.heartbeat_ms),
+        description=row.description,
+        deleted_time=ms_to_datetime(row.deleted_ms),
     )
 
 

@@ -48,9 +48,12 @@ runs = sa.Table(
     sa.Column("code_repo", sa.Text),
     sa.Column("python_version", sa.String(64)),
     sa.Column("env_digest", sa.String(64)),
+    sa.Column("description", sa.Text),  # revision 0012
+    sa.Column("deleted_ms", sa.BigInteger),  # revision 0012: soft-deleted at
     sa.Index("ix_runs_project_start", "project_id", "start_ms"),
     sa.Index("ix_runs_status_heartbeat", "status", "heartbeat_ms"),
     sa.Index("ix_runs_parent", "parent_run_id"),
+    sa.Index("ix_runs_deleted", "deleted_ms"),
 )
 
 params = sa.Table(

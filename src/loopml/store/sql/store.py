@@ -15,6 +15,7 @@ from loopml.store.sql.models import SqlModelStore
 from loopml.store.sql.monitoring import SqlMonitorStore
 from loopml.store.sql.predictions import SqlPredictionStore
 from loopml.store.sql.projects import SqlProjectStore
+from loopml.store.sql.retention import SqlRetentionStore
 from loopml.store.sql.runs import SqlRunStore
 
 
@@ -33,6 +34,7 @@ class SqlMetadataStore(MetadataStore):
         self.predictions = SqlPredictionStore(self.engine)
         self.monitoring = SqlMonitorStore(self.engine)
         self.loops = SqlLoopStore(self.engine)
+        self.retention = SqlRetentionStore(self.engine)
         self.auth = SqlAuthStore(self.engine)
         self.idempotency = SqlIdempotencyStore(self.engine)  # the server's; not served
 
