@@ -20,6 +20,8 @@ _EXPORTS = {
     "current_run": "loopml.tracking.api",
     "get_run": "loopml.tracking.api",
     "search_runs": "loopml.tracking.api",
+    "delete_run": "loopml.tracking.api",
+    "restore_run": "loopml.tracking.api",
     "get_metric_history": "loopml.tracking.api",
     "load_artifact": "loopml.tracking.api",
     "download_artifact": "loopml.tracking.api",
@@ -75,10 +77,12 @@ if TYPE_CHECKING:
     from loopml.serving import deployments
     from loopml.tracking.api import (
         current_run,
+        delete_run,
         download_artifact,
         get_metric_history,
         get_run,
         load_artifact,
+        restore_run,
         search_runs,
         start_run,
     )

@@ -12,8 +12,8 @@ from loopml.artifacts import objects
 from loopml.core import context
 from loopml.core.entities import Metric, Run
 from loopml.core.names import validate_key, validate_project_name
-from loopml.store.base import RunPage
-from loopml.tracking import spool
+from loopml.store.base import RunPage, RunView
+from loopml.tracking import lifecycle, spool
 from loopml.tracking.capture import capture_code, capture_environment
 from loopml.tracking.run import ActiveRun
 from loopml.tracking.system_metrics import check_system_metrics
@@ -43,6 +43,8 @@ def start_run(
     workspace: Workspace | None = None,
     log_system_metrics: bool | None = None,
     system_metrics_interval: float = 10.0,
+    run_id: str | None = None,
+    description: str | None = None,
 ) -> ActiveRun:
     """Start a run: use it as `with start_run(...) as run:`, or call `run.end()` yourself.
 
@@ -50,8 +52,12 @@ def start_run(
     says otherwise. Git commit, uncommitted diff, Python and installed packages are recorded.
     `log_system_metrics` (default: LOOPML_SYSTEM_METRICS=1) samples CPU, memory, disk,
     network and GPUs as `system/...` metrics every `system_metrics_interval` seconds.
+    A child started without `project` goes to its parent's project. `run_id` resumes a
+    stored run (RUNNING again; metrics continue from their last step); `description` holds
+    notes about the run.
     """
-    project = validate_project_name(project or os.environ.get("LOOPML_PROJECT") or DEFAULT_PROJECT)
+    if project is not None:
+        validate_project_name(project)
     clean_tags = {validate_key(k, "tag key"): str(v) for k, v in (tags or {}).items()}
     if log_system_metrics is None:
         log_system_metrics = os.environ.get("LOOPML_SYSTEM_METRICS", "").lower() in _YES
@@ -59,11 +65,17 @@ def start_run(
         check_system_metrics(system_metrics_interval)
     ws = _workspace(workspace, create=True)
     spool.replay(ws)  # endings of earlier runs that could not reach the store
+    if run_id is not None:
+        record = lifecycle.reopen(ws, run_id, project=project, name=name, tags=clean_tags,
+                                  description=description)  # fmt: skip
+        return _activate(ActiveRun(ws, record, next_steps=lifecycle.next_steps(ws, record)),
+                         log_system_metrics, system_metrics_interval)  # fmt: skip
     code, env = capture_code(), capture_environment()
     env_digest = ws.artifacts.put_bytes(env.packages)
     parent = parent if parent is not None else context.current_run()
+    project = project or lifecycle.parent_project(ws, parent) or os.environ.get("LOOPML_PROJECT")
     record = ws.store.runs.create(
-        project,
+        validate_project_name(project or DEFAULT_PROJECT),
         name,
         tags=clean_tags,
         user=_user(),
@@ -71,11 +83,15 @@ def start_run(
         code=code.version_with_diff(ws.artifacts),
         python_version=env.python_version,
         env_digest=env_digest,
+        description=description,
     )
-    run = ActiveRun(ws, record)
+    return _activate(ActiveRun(ws, record), log_system_metrics, system_metrics_interval)
+
+
+def _activate(run: ActiveRun, system_metrics: bool, interval: float) -> ActiveRun:
     context.push_run(run)
-    if log_system_metrics:
-        run.log_system_metrics(system_metrics_interval)
+    if system_metrics:
+        run.log_system_metrics(interval)
     return run
 
 
@@ -94,12 +110,24 @@ def search_runs(
     limit: int = 100,
     page_token: str | None = None,
     *,
+    view: RunView = "active",
     workspace: Workspace | None = None,
 ) -> RunPage:
-    """Runs matching `filter`, e.g. ``metrics.acc > 0.9 and params.C = '1.0'``, in SQL."""
+    """Runs matching `filter`, e.g. ``metrics.acc > 0.9 and params.C = '1.0'``, in SQL;
+    `view="deleted"` or `"all"` shows deleted runs."""
     projects = [project] if isinstance(project, str) else project
     order = [order_by] if isinstance(order_by, str) else order_by
-    return _workspace(workspace).store.runs.search(projects, filter, order, limit, page_token)
+    runs = _workspace(workspace).store.runs
+    return runs.search(projects, filter, order, limit, page_token, view=view)
+
+
+def delete_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
+    """Soft-delete a run: hidden from search_runs, restorable until `loopml gc` purges it."""
+    return lifecycle.delete_run(_workspace(workspace), run_id)
+
+
+def restore_run(run_id: str, *, workspace: Workspace | None = None) -> Run:
+    return lifecycle.restore_run(_workspace(workspace), run_id)
 
 
 def get_metric_history(

@@ -55,12 +55,19 @@ def _param_value(key: str, value: Any) -> str:
 class ActiveRun:
     """Logs to one run. Use it as a context manager, or call `end()` yourself."""
 
-    def __init__(self, workspace: Workspace, record: Run, *, flush_interval: float = 1.0):
+    def __init__(
+        self,
+        workspace: Workspace,
+        record: Run,
+        *,
+        flush_interval: float = 1.0,
+        next_steps: Mapping[str, int] | None = None,  # a resumed run's metrics go on from these
+    ):
         self.workspace = workspace
         self.id = record.id
         self.project = record.project
         self.name = record.name
-        self._next_step: dict[str, int] = {}
+        self._next_step: dict[str, int] = dict(next_steps or {})
         self._valid_keys: set[str] = set()
         self._ended = False
         runs = workspace.store.runs
@@ -115,6 +122,10 @@ class ActiveRun:
 
     def set_tag(self, key: str, value: Any) -> None:
         self.set_tags({key: value})
+
+    def set_description(self, description: str | None) -> None:
+        """Replace the run's description (notes); None clears it."""
+        self.workspace.store.runs.set_description(self.id, description)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         clean = {validate_key(k, "tag key"): str(v) for k, v in tags.items()}
