@@ -22,26 +22,47 @@ class ColumnSpec:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """A tensor input: its numpy dtype name ("float32") and shape, -1 where any size goes
+    (the batch dimension first)."""
+
+    dtype: str
+    shape: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TensorSpec:
+        return cls(str(data["dtype"]), tuple(int(n) for n in data["shape"]))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Signature:
-    """What a model takes (named, typed columns) and what it returns."""
+    """What a model takes (named, typed columns, and/or one tensor) and what it returns."""
 
     inputs: tuple[ColumnSpec, ...]
     output: str | None = None  # the type of one prediction, when known
+    tensor: TensorSpec | None = None  # an array input's dtype and shape, when recorded
 
     @property
     def columns(self) -> list[str]:
         return [c.name for c in self.inputs]
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "inputs": [{"name": c.name, "type": c.type} for c in self.inputs],
             "output": self.output,
         }
+        if self.tensor is not None:
+            found["tensor"] = self.tensor.to_json()
+        return found
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Signature:
         inputs = tuple(ColumnSpec(c["name"], c["type"]) for c in data.get("inputs", []))
-        return cls(inputs, data.get("output"))
+        tensor = data.get("tensor")
+        return cls(inputs, data.get("output"), TensorSpec.from_json(tensor) if tensor else None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from loopml.core.models import ModelVersion
-from loopml.registry.signature import as_frame, enforce
+from loopml.registry.signature import as_array, as_frame, enforce, is_tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,9 +45,10 @@ class LoadedModel:
         return self.version.name
 
     def prepare(self, data: Any) -> Any:
-        """The input as the model takes it: signature columns, in order, types checked."""
+        """The input as the model takes it: signature columns, in order, types checked (or
+        a tensor, its dtype and shape checked when the signature records them)."""
         if self.version.signature is None:
-            return as_frame(data)
+            return as_array(data) if is_tensor(data) else as_frame(data)
         return enforce(self.version.signature, data)
 
     def predict(self, data: Any) -> np.ndarray:

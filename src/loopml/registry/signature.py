@@ -4,6 +4,12 @@ Enforcing means: every signature column must be present (an error names the firs
 one), extra columns are dropped, columns are put in the signature's order, lossless casts
 (integer to float, a float column of whole numbers to integer is *not* one) pass, and any
 other type mismatch is an error naming the column and both types.
+
+A tensor input (a torch tensor, or a numpy array of other than two dimensions) is recorded as
+its dtype and shape with -1 for the batch dimension; an array given to a model with such a
+signature is checked against it: the same number of dimensions, every fixed size equal, and
+a dtype that casts to the declared one without changing kind (integers and booleans to float,
+float64 to float32: JSON carries no float32) or is the declared one.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import pandas as pd
 
 from loopml.core.errors import InvalidArgumentError
 from loopml.core.frames import as_pandas
-from loopml.core.models import ColumnSpec, Signature
+from loopml.core.models import ColumnSpec, Signature, TensorSpec
 
 _KINDS = {"i": "integer", "u": "integer", "f": "float", "b": "boolean", "M": "datetime"}
 # (given, declared) pairs that lose nothing.
@@ -54,9 +60,56 @@ def as_frame(data: Any) -> pd.DataFrame:
 
 
 def infer_signature(example: Any, output: Any = None) -> Signature:
+    if is_tensor(example):
+        array = as_array(example)
+        spec = TensorSpec(array.dtype.name, (-1, *array.shape[1:]))
+        if array.ndim != 2:
+            return Signature((), _output_type(output), spec)
+        inputs = tuple(ColumnSpec(str(i), column_type(pd.Series(array[:, i])))
+                       for i in range(array.shape[1]))  # fmt: skip
+        return Signature(inputs, _output_type(output), spec)
     frame = as_frame(example)
     inputs = tuple(ColumnSpec(str(name), column_type(frame[name])) for name in frame.columns)
     return Signature(inputs, _output_type(output))
+
+
+# -- tensors ----------------------------------------------------------------------------------
+def _is_torch(data: Any) -> bool:
+    return type(data).__module__.startswith("torch") and hasattr(data, "detach")
+
+
+def is_tensor(data: Any) -> bool:
+    """A torch tensor, or a numpy array that is not a table (a table is two-dimensional)."""
+    return _is_torch(data) or (isinstance(data, np.ndarray) and data.ndim != 2)
+
+
+def as_array(data: Any) -> np.ndarray:
+    if _is_torch(data):
+        return data.detach().cpu().numpy()
+    return np.asarray(data)
+
+
+def enforce_tensor(spec: TensorSpec, data: Any) -> np.ndarray:
+    """The array checked against `spec` and cast to its dtype."""
+    array = as_array(data)
+    expected = "[" + ", ".join(map(str, spec.shape)) + "]"
+    fits = array.ndim == len(spec.shape) and all(
+        want in (-1, got) for want, got in zip(spec.shape, array.shape, strict=True)
+    )
+    if not fits:
+        raise InvalidArgumentError(
+            f"input tensor has shape {list(array.shape)}; the model takes {expected} (-1: any size)"
+        )
+    declared = np.dtype(spec.dtype)
+    if array.dtype == declared:
+        return array
+    given = array.dtype
+    same_kind = given.kind == declared.kind or (given.kind in "iub" and declared.kind == "f")
+    if not (np.can_cast(given, declared, "safe") or (same_kind and declared.kind == "f")):
+        raise InvalidArgumentError(
+            f"input tensor is {given.name} but the model takes {declared.name}; convert it first"
+        )
+    return array.astype(declared)
 
 
 def _output_type(output: Any) -> str | None:
@@ -66,7 +119,11 @@ def _output_type(output: Any) -> str | None:
     return column_type(values)
 
 
-def enforce(signature: Signature, data: Any) -> pd.DataFrame:
+def enforce(signature: Signature, data: Any) -> Any:
+    """The model's frame; with a tensor signature, an array (or torch tensor) input is checked
+    as a tensor and returned as a numpy array."""
+    if signature.tensor is not None and (is_tensor(data) or not signature.inputs):
+        return enforce_tensor(signature.tensor, data)
     if isinstance(data, list):
         fast = _rows_fast(signature, data)
         if fast is not None:

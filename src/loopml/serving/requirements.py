@@ -23,6 +23,8 @@ FLAVOR_PACKAGES = {
     "xgboost": ("xgboost",),
     "lightgbm": ("lightgbm",),
     "onnx": ("onnxruntime",),
+    "pytorch": ("torch", "safetensors"),
+    "transformers": ("torch", "safetensors", "transformers", "tokenizers"),
 }
 SELF = "loopml"
 

@@ -38,9 +38,11 @@ def all_flavors() -> list[Flavor]:
     LightGBM estimators are scikit-learn estimators too), pickle last."""
     from loopml.registry.flavors.native import LightGBMFlavor, OnnxFlavor, XGBoostFlavor
     from loopml.registry.flavors.python import PythonFlavor
+    from loopml.registry.flavors.pytorch import TorchFlavor
     from loopml.registry.flavors.sklearn import SklearnFlavor
 
-    return [XGBoostFlavor(), LightGBMFlavor(), OnnxFlavor(), SklearnFlavor(), PythonFlavor()]
+    return [XGBoostFlavor(), LightGBMFlavor(), OnnxFlavor(), TorchFlavor(), SklearnFlavor(),
+            PythonFlavor()]  # fmt: skip
 
 
 def flavor_named(name: str) -> Flavor:
