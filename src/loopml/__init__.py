@@ -45,6 +45,7 @@ _EXPORTS = {
     "StepRun": "loopml.core.pipelines",
     "StepStatus": "loopml.core.pipelines",
     "tune": "loopml.pipelines.tune",
+    "autolog": "loopml.registry.autolog",
 }
 
 _MODULES = {
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
     from loopml.pipelines.pipeline import pipeline
     from loopml.pipelines.step import step
     from loopml.pipelines.tune import tune
+    from loopml.registry.autolog import autolog
     from loopml.serving import deployments
     from loopml.tracking.api import (
         current_run,

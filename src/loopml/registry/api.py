@@ -46,7 +46,7 @@ def actor() -> str:
 
 def register(
     name: str,
-    model: Any,
+    model: Any = None,
     run: Any = None,
     signature: Signature | None = None,
     input_example: Any = None,
@@ -63,9 +63,14 @@ def register(
     otherwise. `trust=True` allows pickle (the `python` flavor) and scikit-learn models that
     hold types loopml does not vet (a class of your own, a function such as a
     FunctionTransformer's `func`); loading those will need trust too.
+
+    Without `model`, the model that `loopml.autolog()` logged in `run` (or the active run)
+    is registered, with the signature and files it was logged with.
     """
     validate_name(name, "model name")
     ws = _ws(workspace, create=True)
+    if model is None:
+        return _register_logged(ws, name, run, metrics, tags, description, trust)
     flavor = flavor_for(model, trust=trust)
     if signature is None and input_example is not None:
         signature = infer_signature(input_example, _example_output(model, input_example))
@@ -91,6 +96,26 @@ def register(
         description=description,
         trusted_types=trusted,
     )
+
+
+def _register_logged(
+    ws: Workspace,
+    name: str,
+    run: Any,
+    metrics: Mapping[str, float] | None,
+    tags: Mapping[str, str] | None,
+    description: str | None,
+    trust: bool,
+) -> ModelVersion:
+    from loopml.registry.autolog.records import register_logged
+
+    run_id = getattr(run, "id", run) or context.current_run_id()
+    if run_id is None:
+        raise InvalidArgumentError(
+            f"{name}: pass the model to register, or run= a run whose fit loopml.autolog() logged"
+        )
+    return register_logged(ws, name, str(run_id), metrics=metrics, tags=tags,
+                           description=description, trust=trust)  # fmt: skip
 
 
 def _example_output(model: Any, example: Any) -> Any:

@@ -57,7 +57,23 @@ class XGBoostFlavor(Flavor):
         kind = _only_type(trusted_types, list(_XGB_CLASSES), self.name)
         model = getattr(xgboost, _XGB_CLASSES[kind])()
         model.load_model(folder / self.FILE)
-        return model
+        return XGBoostBoosterModel(model) if kind == "xgboost.core.Booster" else model
+
+
+class XGBoostBoosterModel:
+    """A loaded XGBoost Booster (from `xgboost.train`) whose `predict` takes a frame or an
+    array, as every loaded model's does, instead of a DMatrix."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+
+    def predict(self, data: Any) -> np.ndarray:
+        return np.asarray(self.booster.inplace_predict(data))
+
+    def __getattr__(self, name: str) -> Any:  # the Booster's own methods, e.g. save_model
+        if name == "booster":
+            raise AttributeError(name)
+        return getattr(self.booster, name)
 
 
 class LightGBMFlavor(Flavor):
