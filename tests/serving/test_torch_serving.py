@@ -1,0 +1,83 @@
+"""A PyTorch classifier served end to end: /predict, the inference protocol, batch files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import loopml
+from loopml.serving.batch import predict_batch
+from tests.conftest import require
+from tests.serving.conftest import FEATURES
+
+ROWS = FEATURES.head(3).to_dict("records")
+
+
+@pytest.fixture
+def torch_workspace(workspace) -> Any:
+    if importlib.util.find_spec("torch") is None:
+        require("torch", "pip install 'loopml[torch]'")
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    model = loopml.registry.torch_model(net, task="classification",
+                                        classes=["setosa", "versicolor", "virginica"])  # fmt: skip
+    loopml.registry.register("iris-net", model, input_example=FEATURES.head(), workspace=workspace)
+    loopml.deployments.create("net-api", "iris-net/1", workspace=workspace)
+    return workspace
+
+
+def _expected(workspace, rows: Any) -> tuple[list[str], np.ndarray]:
+    model = loopml.registry.load("iris-net/1", workspace=workspace)
+    return model.predict(rows).tolist(), model.predict_proba(rows)
+
+
+def test_predict_serves_classes_and_probabilities(torch_workspace, start_server) -> None:
+    server = start_server(torch_workspace, "net-api")
+    response = server.client.post("/predict", json={"instances": ROWS})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    classes, proba = _expected(torch_workspace, FEATURES.head(3))
+    assert body["predictions"] == classes and body["model"] == "iris-net"
+    got = [[row[c] for c in ("setosa", "versicolor", "virginica")] for row in body["probabilities"]]
+    np.testing.assert_allclose(got, proba, rtol=1e-6)
+    bad = server.client.post("/predict", json={"instances": [{"sepal_length": 1.0}]})
+    assert bad.status_code == 422 and "missing column" in bad.json()["error"]
+
+
+def test_open_inference_protocol_with_a_float_matrix(torch_workspace, start_server) -> None:
+    server = start_server(torch_workspace, "net-api")
+    meta = server.client.get("/v2/models/net-api").json()
+    assert meta["platform"] == "loopml_pytorch"
+    assert [o["name"] for o in meta["outputs"]] == ["predict", "predict_proba"]
+    matrix = FEATURES.head(2).to_numpy()
+    request = {"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32",
+                           "data": matrix.ravel().tolist()}]}  # fmt: skip
+    answer = server.client.post("/v2/models/net-api/infer", json=request)
+    assert answer.status_code == 200, answer.text
+    outputs = {o["name"]: o for o in answer.json()["outputs"]}
+    classes, proba = _expected(torch_workspace, FEATURES.head(2))
+    assert outputs["predict"]["data"] == classes
+    assert outputs["predict_proba"]["shape"] == [2, 3]
+    assert json.loads(outputs["predict_proba"]["parameters"]["classes"]) == [
+        "setosa", "versicolor", "virginica"]  # fmt: skip
+    np.testing.assert_allclose(outputs["predict_proba"]["data"], proba.ravel(), rtol=1e-6)
+
+
+def test_batch_prediction_with_a_torch_model(torch_workspace, tmp_path) -> None:
+    source = tmp_path / "in.parquet"
+    FEATURES.to_parquet(source)
+    result = predict_batch("iris-net/1", source, tmp_path / "out.parquet", chunk_rows=40,
+                           workspace=torch_workspace)  # fmt: skip
+    table = pq.read_table(result.output).to_pandas()
+    classes, proba = _expected(torch_workspace, FEATURES)
+    assert table["input_row"].tolist() == list(range(len(FEATURES)))
+    assert table["prediction"].tolist() == classes
+    columns = ["proba_setosa", "proba_versicolor", "proba_virginica"]
+    np.testing.assert_allclose(table[columns].to_numpy(), proba, rtol=1e-6)
