@@ -81,3 +81,30 @@ def test_batch_prediction_with_a_torch_model(torch_workspace, tmp_path) -> None:
     assert table["prediction"].tolist() == classes
     columns = ["proba_setosa", "proba_versicolor", "proba_virginica"]
     np.testing.assert_allclose(table[columns].to_numpy(), proba, rtol=1e-6)
+
+
+def test_a_transformers_text_classifier_serves_text_rows(
+    workspace, start_server, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the model is built here, never downloaded
+    for module in ("torch", "transformers"):
+        if importlib.util.find_spec(module) is None:
+            require(module, "pip install 'loopml[torch,transformers]'")
+    import pandas as pd
+
+    from tests.registry.test_flavor_transformers import tiny
+
+    texts = pd.DataFrame({"text": ["good movie", "the awful film"]})
+    model = loopml.registry.transformers_model(*tiny(tmp_path))
+    loopml.registry.register("bert", model, input_example=texts, workspace=workspace)
+    loopml.deployments.create("bert-api", "bert/1", workspace=workspace)
+    server = start_server(workspace, "bert-api")
+    body = server.client.post("/predict", json={"instances": texts.to_dict("records")}).json()
+    loaded = loopml.registry.load("bert/1", workspace=workspace)
+    assert body["predictions"] == loaded.predict(texts).tolist()
+    got = [[row["neg"], row["pos"]] for row in body["probabilities"]]
+    np.testing.assert_allclose(got, loaded.predict_proba(texts), rtol=1e-6)
+    source = tmp_path / "texts.parquet"
+    texts.to_parquet(source)
+    result = predict_batch("bert/1", source, tmp_path / "out.parquet", workspace=workspace)
+    assert pq.read_table(result.output).to_pandas()["prediction"].tolist() == body["predictions"]

@@ -16,10 +16,11 @@ _API = (
     "register", "load", "get_version", "resolve", "list_models", "list_versions", "get_model",
     "set_alias", "delete_alias", "get_alias", "archive", "delete_version", "update_version",
     "update_model", "history", "compare", "GatePolicy", "GateDecision", "LoadedModel",
-    "autolog", "torch_model",
+    "autolog", "torch_model", "transformers_model",
 )  # fmt: skip
 _HOMES = {"compare": "gate", "GatePolicy": "gate", "GateDecision": "gate", "LoadedModel": "loaded",
-          "autolog": "autolog", "torch_model": "flavors.pytorch"}  # fmt: skip
+          "autolog": "autolog", "torch_model": "flavors.pytorch",
+          "transformers_model": "flavors.huggingface"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
