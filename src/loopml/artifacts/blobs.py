@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -196,6 +196,41 @@ class BlobStore:
             return []
         return [f"{prefix}/{str(p).rstrip('/').rsplit('/', 1)[-1]}" for p in found]
 
+    def list_info(self, prefix: str) -> list[tuple[str, int, float]]:
+        """(key, size, modified epoch seconds) of the keys directly under the folder `prefix`."""
+        if self.is_local:
+            try:
+                entries = list(os.scandir(self.path(prefix)))
+            except FileNotFoundError:
+                return []
+            found = []
+            for entry in entries:
+                try:
+                    stat = entry.stat()
+                except FileNotFoundError:  # deleted since it was listed
+                    continue
+                if entry.is_file():
+                    found.append((f"{prefix}/{entry.name}", stat.st_size, stat.st_mtime))
+            return found
+        folder = self.path(prefix)
+        self.fs.invalidate_cache(folder)
+        try:
+            listed = self.fs.ls(folder, detail=True)
+        except FileNotFoundError:
+            return []
+        return [
+            (f"{prefix}/{str(info['name']).rstrip('/').rsplit('/', 1)[-1]}", int(info["size"]),
+             _modified(info))
+            for info in listed if info.get("type") != "directory"
+        ]  # fmt: skip
+
+    def touch(self, key: str) -> None:
+        """Mark a local blob as just written (a writer found it already there and is about
+        to refer to it, so garbage collection's grace period covers it again)."""
+        if self.is_local:
+            with suppress(FileNotFoundError):
+                os.utime(self.path(key))
+
     def delete(self, key: str) -> None:
         if self.is_local:
             os.unlink(self.path(key))
@@ -219,6 +254,18 @@ class BlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _modified(info: dict[str, Any]) -> float:
+    """An fsspec listing entry's modification time as epoch seconds (S3: LastModified)."""
+    for name in ("LastModified", "mtime", "last_modified", "created"):
+        value = info.get(name)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        return float(value)
+    return time.time()  # unknown: count it as new, so a grace period keeps it
 
 
 def _sweep(folder: Path, max_age_s: float) -> None:

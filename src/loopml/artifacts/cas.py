@@ -70,6 +70,8 @@ class ContentStore:
         digest = digest_bytes(data)
         if not self.has(digest):
             self.blobs.put_bytes(blob_key(digest), data, fsync=fsync)
+        else:
+            self.blobs.touch(blob_key(digest))  # within gc's grace period again
         return digest
 
     def put_file(self, path: Path, *, digest: str | None = None) -> str:
@@ -77,6 +79,8 @@ class ContentStore:
         digest = digest or digest_file(path)
         if not self.has(digest):
             self.blobs.put_file(blob_key(digest), path)
+        else:
+            self.blobs.touch(blob_key(digest))  # within gc's grace period again
         return digest
 
     def put_hashed_file(

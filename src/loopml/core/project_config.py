@@ -22,6 +22,7 @@ from loopml.core.config import PROJECT_FILE
 from loopml.core.config_fields import Field, Lines, ProjectConfigError, load_yaml
 from loopml.core.entities import FrozenDict
 from loopml.core.policies import Policy, parse_policies
+from loopml.core.retention import parse_deployment_retention
 
 __all__ = [
     "PROJECT_FILE",
@@ -39,6 +40,8 @@ class ProjectConfig:
     alerts: tuple[AlertRule, ...] = ()
     source: Path | None = None  # the file it came from, if any
     policies: FrozenDict = dataclasses.field(default_factory=FrozenDict)  # deployment -> Policy
+    # deployment -> seconds its predictions are kept (deployments.NAME.retention)
+    retention: FrozenDict = dataclasses.field(default_factory=FrozenDict)
 
     def webhook(self, name: str) -> Webhook:
         return self.webhooks[name]  # type: ignore[no-any-return]
@@ -87,4 +90,5 @@ def parse_project_config(
     webhooks = parse_webhooks(root.child("webhooks"))
     alerts = parse_alerts(root.child("alerts"), webhooks)
     policies = parse_policies(root.child("policies"), webhooks)
-    return ProjectConfig(FrozenDict(webhooks), alerts, source_path, policies)
+    retention = parse_deployment_retention(root.child("deployments"))
+    return ProjectConfig(FrozenDict(webhooks), alerts, source_path, policies, FrozenDict(retention))

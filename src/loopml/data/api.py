@@ -92,6 +92,14 @@ def get(
     return dataclasses.replace(record, profile=versions.read_profile(ws.artifacts, record))
 
 
+def delete(name: str, version: int, *, workspace: Workspace | None = None) -> None:
+    """Delete one version (audited; its number is never reused). Its files stay in the
+    artifact store until `loopml gc` finds nothing else refers to them."""
+    from loopml.data.feedback import _actor
+
+    _ws(workspace).store.datasets.delete_version(name, version, actor=_actor())
+
+
 def versions_of(name: str, *, workspace: Workspace | None = None) -> list[DatasetVersion]:
     return _ws(workspace).store.datasets.list_versions(name)
 

@@ -4,6 +4,7 @@ first started)."""
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,7 @@ from loopml.workspace import Workspace
 
 def actor() -> str:
     try:
-        return getpass.getuser()
+        return os.environ.get("LOOPML_USER") or getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
 
