@@ -1,4 +1,4 @@
-"""`loopml data add|ls|show|diff|validate|get|schema|from-feedback`."""
+"""`loopml data add|ls|show|diff|validate|get|schema|from-feedback|rm`."""
 
 from __future__ import annotations
 
@@ -256,3 +256,23 @@ def from_feedback(
         f"{verb} [bold]{record.name}@{record.version}[/] ({source.rows:,} predictions of "
         f"{deployment}, {_size(record.size)}) digest {record.digest[:12]}"
     )
+
+
+@app.command("rm")
+def remove(
+    ref: str = typer.Argument(..., help="NAME@VERSION (a version must be named)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Delete one dataset version (audited; its number is never reused). Its files are freed
+    by `loopml gc` once nothing else refers to them."""
+    from loopml.core.errors import InvalidArgumentError
+    from loopml.data import api
+
+    name, version = split_ref(ref)
+    if not version.isdigit():
+        raise InvalidArgumentError(f"name the version to delete: {name}@VERSION, got {ref!r}")
+    api.delete(name, int(version), workspace=_ws())
+    if as_json:
+        print_json({"deleted": {"name": name, "version": int(version)}})
+        return
+    print(f"deleted {name}@{version}; loopml gc frees its files")

@@ -38,6 +38,8 @@ LAZY_COMMANDS = {
     "loop": ("loopml.cli.loop", "app"),
     "ci": ("loopml.cli.ci", "app"),
     "audit": ("loopml.cli.audit", "audit_command"),
+    "gc": ("loopml.cli.gc", "gc_command"),
+    "predictions": ("loopml.cli.gc", "predictions_app"),
     "server": ("loopml.cli.server", "app"),
 }
 ORDER = ("init", *LAZY_COMMANDS, "demo", "ui")

@@ -1,4 +1,4 @@
-"""`loopml models ls|show|alias|compare`."""
+"""`loopml models ls|show|alias|compare|rm`."""
 
 from __future__ import annotations
 
@@ -252,3 +252,23 @@ def _print_decision(decision: Any) -> None:
 
 def _signed(delta: float | None) -> str:
     return "-" if delta is None else f"{delta:+.4g}"
+
+
+@app.command("rm")
+def remove(
+    ref: str = typer.Argument(..., help="NAME/VERSION."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Delete one model version (audited). Refused while an alias points at it or a
+    deployment routes traffic to it. Its files are freed by `loopml gc`."""
+    from loopml.core.errors import InvalidArgumentError
+    from loopml.registry import api
+
+    name, _, version = ref.partition("/")
+    if not version.isdigit():
+        raise InvalidArgumentError(f"name the version to delete: {name}/VERSION, got {ref!r}")
+    api.delete_version(name, int(version), workspace=_ws())
+    if as_json:
+        print_json({"deleted": {"name": name, "version": int(version)}})
+        return
+    print(f"deleted {name}/{version}; loopml gc frees its files")

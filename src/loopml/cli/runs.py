@@ -1,4 +1,4 @@
-"""`loopml runs ls|show|compare`."""
+"""`loopml runs ls|show|compare|delete|restore`."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def resolve_run_id(runs: Any, run_id: str) -> str:
         return run_id
     if len(run_id) < 4 or not run_id.isalnum():
         raise InvalidArgumentError(f"run id {run_id!r} is too short or malformed")
-    matches = runs.search(filter=f"id LIKE '{run_id.lower()}%'", limit=2)
+    matches = runs.search(filter=f"id LIKE '{run_id.lower()}%'", limit=2, view="all")
     if not matches:
         raise NotFoundError(f"run {run_id!r} not found")
     if len(matches) > 1:
@@ -51,12 +51,14 @@ def list_runs(
     order_by: list[str] = typer.Option(None, "--order-by", "-o", help='e.g. "metrics.acc DESC".'),
     limit: int = typer.Option(50, "--limit", "-n", help="Runs per page."),
     page_token: str = typer.Option(None, "--page-token", help="Token printed by the last page."),
+    deleted: bool = typer.Option(False, "--deleted", help="Only deleted runs (restorable)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List runs, newest first unless --order-by says otherwise. Ordering by a metric, param
-    or tag that no run of these projects has is an error."""
+    or tag that no run of these projects has is an error. Deleted runs show with --deleted."""
     runs = _workspace().store.runs
-    page = runs.search(project or None, filter, order_by, limit, page_token)
+    view = "deleted" if deleted else "active"
+    page = runs.search(project or None, filter, order_by, limit, page_token, view=view)
     if order_by and not page_token:
         check_order_keys(runs, project or None, order_by)
     if as_json:
@@ -129,6 +131,10 @@ def show_run(
     duration = format_duration(run.duration_seconds)
     out.print(f"[bold]{run.name}[/]  {run.id}  project [bold]{run.project}[/]  {status}")
     out.print(f"started {run.start_time:%Y-%m-%d %H:%M:%S} UTC, duration {duration}")
+    if run.deleted_time is not None:
+        out.print(f"[red]deleted[/] {run.deleted_time:%Y-%m-%d %H:%M:%S} UTC (loopml runs restore)")
+    if run.description:
+        out.print(run.description, markup=False, highlight=False)
     if run.code.commit:
         dirty = f" + diff {run.code.diff_digest[:12]}" if run.code.diff_digest else ""
         out.print(f"code {run.code.commit[:12]}{dirty}")
@@ -187,3 +193,28 @@ def comparison_table(runs: list[Any]) -> Table:
             style = "bold yellow" if differs else "dim"
             table.add_row(f"{section}.{key}", *(format_value(v) for v in values), style=style)
     return table
+
+
+@app.command("delete")
+def delete_run(
+    run_id: str = typer.Argument(..., help="The run id (or a unique prefix)."),
+) -> None:
+    """Delete a run: hidden from `runs ls` and search, restorable until `loopml gc` purges it
+    (after its --older-than retention, 30 days by default)."""
+    from loopml.tracking.lifecycle import delete_run as delete
+
+    ws = _workspace()
+    run = delete(ws, resolve_run_id(ws.store.runs, run_id))
+    print(f"deleted run {run.id} ({run.name}); undo with: loopml runs restore {run.id}")
+
+
+@app.command("restore")
+def restore_run(
+    run_id: str = typer.Argument(..., help="The run id (or a unique prefix)."),
+) -> None:
+    """Bring a deleted run back (until `loopml gc` has purged it)."""
+    from loopml.tracking.lifecycle import restore_run as restore
+
+    ws = _workspace()
+    run = restore(ws, resolve_run_id(ws.store.runs, run_id))
+    print(f"restored run {run.id} ({run.name})")
