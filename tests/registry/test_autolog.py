@@ -80,6 +80,19 @@ def test_a_pipeline_in_a_run_logs_everything_once(workspace: Workspace) -> None:
     _round_trip("clf", run.id, model, x)
 
 
+def test_a_pipeline_fit_transform_is_one_run_and_keeps_availability(
+    workspace: Workspace,
+) -> None:
+    from sklearn.decomposition import PCA
+
+    x, _ = _classification()
+    pipeline = make_pipeline(StandardScaler(), PCA(n_components=2))
+    assert pipeline.fit_transform(x).shape == (len(x), 2)
+    [run] = _runs()
+    assert run.params["pca__n_components"] == "2"
+    assert not hasattr(make_pipeline(LogisticRegression()), "fit_transform")  # as unpatched
+
+
 def test_a_fit_without_a_run_starts_and_ends_one(workspace: Workspace) -> None:
     x, y = _regression()
     model = Ridge(alpha=2.0).fit(x, y)

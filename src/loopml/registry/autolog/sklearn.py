@@ -9,6 +9,7 @@ best estimator. The estimators it fits inside, like a Pipeline's steps, log noth
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -31,7 +32,17 @@ def patch_all(settings: Mapping[str, bool]) -> None:
             owner = next((c for c in cls.__mro__ if method in c.__dict__), None)
             # GridSearchCV's fit is BaseSearchCV's, a transformer's fit_transform the mixin's
             if owner is not None and owner.__module__.startswith("sklearn."):
-                patching.patch(owner, method, after)
+                _patch_method(owner, method, after)
+
+
+def _patch_method(owner: type, method: str, after: patching.After) -> None:
+    current = owner.__dict__[method]
+    if inspect.isfunction(current):
+        patching.patch(owner, method, after)
+    elif inspect.isfunction(getattr(current, "fn", None)):
+        # available_if (Pipeline.fit_transform): patch the function it hands out, so the
+        # method stays absent where scikit-learn says it is
+        patching.patch(current, "fn", after)
 
 
 def _after(settings: Mapping[str, bool]) -> patching.After:
