@@ -24,6 +24,7 @@ from loopml.core.models import (
     VersionStatus,
 )
 from loopml.core.names import validate_alias, validate_name
+from loopml.registry import run_models
 from loopml.registry.flavors import flavor_for, flavor_named
 from loopml.registry.loaded import LoadedModel
 from loopml.registry.signature import infer_signature
@@ -71,6 +72,9 @@ def register(
     ws = _ws(workspace, create=True)
     if model is None:
         return _register_logged(ws, name, run, metrics, tags, description, trust)
+    if run_models.is_run_uri(model):  # "runs:/RUN_ID/model": the files that run logged
+        return run_models.register_from_run(ws, name, model, metrics=metrics, tags=tags,
+                                            description=description, trust=trust)  # fmt: skip
     flavor = flavor_for(model, trust=trust)
     if signature is None and input_example is not None:
         signature = infer_signature(input_example, _example_output(model, input_example))
@@ -126,7 +130,10 @@ def _example_output(model: Any, example: Any) -> Any:
 
 
 def resolve(ref: str, *, workspace: Workspace | None = None) -> ModelVersion:
-    """`name@alias`, `name/3`, `name@latest` or `name` (the latest) -> its version record."""
+    """`name@alias`, `name/3`, `name@latest` or `name` (the latest) -> its version record;
+    `runs:/RUN_ID/model` -> the model that run logged (version 0: in no registry)."""
+    if run_models.is_run_uri(ref):
+        return run_models.version_in_run(_ws(workspace), ref)
     match = _REF.match(ref.strip()) if isinstance(ref, str) else None
     if match is None:
         raise InvalidArgumentError(

@@ -31,6 +31,7 @@ from loopml.core.extras import require
 from loopml.data.formats import SUFFIX_FORMATS
 from loopml.registry.api import load, resolve
 from loopml.registry.loaded import LoadedModel
+from loopml.registry.run_models import is_run_uri
 from loopml.workspace import Workspace
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -170,15 +171,16 @@ def predict_batch(
         raise InvalidArgumentError(f"unknown executor {executor!r}: use 'local' or 'ray'")
     ws = workspace or Workspace.current()
     version = resolve(ref, workspace=ws)
+    target = ref if is_run_uri(ref) else version.uri  # a run's model has no version number
     files = input_files(Path(source).resolve())
     out = _AtomicParquet(Path(output).resolve())
     tick = progress or (lambda rows: None)
     try:
         if executor == "ray":
             setup = _WorkerSetup(_absolute(ws.config), _s3_options(ws.config))
-            rows = _on_ray(setup, version.uri, files, out, chunk_rows, trust, tick)
+            rows = _on_ray(setup, target, files, out, chunk_rows, trust, tick)
         else:
-            model = load(version.uri, trust=trust, workspace=ws)
+            model = load(target, trust=trust, workspace=ws)
             rows = sum(predict_file(model, f, out, chunk_rows, tick) for f in files)
         out.commit()
     except BaseException:
