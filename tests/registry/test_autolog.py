@@ -98,6 +98,7 @@ def test_a_fit_without_a_run_starts_and_ends_one(workspace: Workspace) -> None:
     model = Ridge(alpha=2.0).fit(x, y)
     [run] = _runs()
     assert run.status is RunStatus.FINISHED and run.tags["loopml.autolog"] == "true"
+    assert run.name == "Ridge"
     assert run.params["alpha"] == "2.0"
     assert {"training_mse", "training_rmse", "training_mae", "training_r2"} <= set(run.metrics)
     assert run.metrics["training_r2"] == pytest.approx(model.score(x, y))

@@ -98,7 +98,7 @@ def _logged_call(
         prepared = quietly(prepare, args, kwargs)
         if prepared is not None:
             args, kwargs, state = prepared
-    opened = quietly(_run_for, original)
+    opened = quietly(_run_for, original, args)
     run, started = opened if opened is not None else (None, False)
     try:
         result = original(*args, **kwargs)
@@ -113,13 +113,16 @@ def _logged_call(
     return result
 
 
-def _run_for(original: Any) -> tuple[Any, bool]:
+def _run_for(original: Any, args: tuple[Any, ...]) -> tuple[Any, bool]:
     active = context.current_run()
     if active is not None:
         return active, False
     from loopml.tracking.api import start_run
 
-    name = getattr(original, "__qualname__", "fit").replace(".", "-")
+    if args and hasattr(args[0], "get_params"):  # an estimator: its class names the run
+        name = type(args[0]).__name__
+    else:  # xgboost.train, lightgbm.train
+        name = f"{original.__module__.split('.')[0]}-{original.__name__}"
     return start_run(name=name, tags={"loopml.autolog": "true"}), True
 
 
