@@ -108,3 +108,27 @@ def test_a_transformers_text_classifier_serves_text_rows(
     texts.to_parquet(source)
     result = predict_batch("bert/1", source, tmp_path / "out.parquet", workspace=workspace)
     assert pq.read_table(result.output).to_pandas()["prediction"].tolist() == body["predictions"]
+
+
+def test_a_keras_model_serves_and_predicts_in_batch(workspace, start_server, tmp_path) -> None:
+    for module in ("torch", "keras"):
+        if importlib.util.find_spec(module) is None:
+            require(module, "pip install 'loopml[torch,keras]'")
+    from loopml.registry.flavors.keras import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model = loopml.registry.keras_model(net, task="regression")
+    loopml.registry.register("k", model, input_example=FEATURES.head(), workspace=workspace)
+    loopml.deployments.create("k-api", "k/1", workspace=workspace)
+    server = start_server(workspace, "k-api")
+    body = server.client.post("/predict", json={"instances": ROWS}).json()
+    expected = net.predict(FEATURES.head(3).to_numpy(dtype=np.float32), verbose=0)[:, 0]
+    np.testing.assert_allclose(body["predictions"], expected, rtol=1e-5)
+    assert "probabilities" not in body
+    source = tmp_path / "in.parquet"
+    FEATURES.to_parquet(source)
+    result = predict_batch("k/1", source, tmp_path / "out.parquet", workspace=workspace)
+    table = pq.read_table(result.output).to_pandas()
+    np.testing.assert_allclose(table["prediction"].head(3), expected, rtol=1e-5)

@@ -36,6 +36,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "safetensors": ("torch", "PyTorch models (safetensors weights)"),
     "transformers": ("transformers", "Hugging Face transformers models"),
     "tokenizers": ("transformers", "Hugging Face tokenizers"),
+    "keras": ("keras", "Keras models"),
 }
 
 # pyproject's distribution names whose module is named otherwise

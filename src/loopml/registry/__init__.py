@@ -16,11 +16,11 @@ _API = (
     "register", "load", "get_version", "resolve", "list_models", "list_versions", "get_model",
     "set_alias", "delete_alias", "get_alias", "archive", "delete_version", "update_version",
     "update_model", "history", "compare", "GatePolicy", "GateDecision", "LoadedModel",
-    "autolog", "torch_model", "transformers_model",
+    "autolog", "torch_model", "transformers_model", "keras_model",
 )  # fmt: skip
 _HOMES = {"compare": "gate", "GatePolicy": "gate", "GateDecision": "gate", "LoadedModel": "loaded",
           "autolog": "autolog", "torch_model": "flavors.pytorch",
-          "transformers_model": "flavors.huggingface"}  # fmt: skip
+          "transformers_model": "flavors.huggingface", "keras_model": "flavors.keras"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

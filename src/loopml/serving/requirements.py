@@ -25,6 +25,7 @@ FLAVOR_PACKAGES = {
     "onnx": ("onnxruntime",),
     "pytorch": ("torch", "safetensors"),
     "transformers": ("torch", "safetensors", "transformers", "tokenizers"),
+    "keras": ("torch", "keras"),
 }
 SELF = "loopml"
 

@@ -37,14 +37,16 @@ def all_flavors() -> list[Flavor]:
     """In the order they are tried: specific libraries before scikit-learn (XGBoost and
     LightGBM estimators are scikit-learn estimators too), pickle last."""
     from loopml.registry.flavors.huggingface import TransformersFlavor
+    from loopml.registry.flavors.keras import KerasFlavor
     from loopml.registry.flavors.native import LightGBMFlavor, OnnxFlavor, XGBoostFlavor
     from loopml.registry.flavors.python import PythonFlavor
     from loopml.registry.flavors.pytorch import TorchFlavor
     from loopml.registry.flavors.sklearn import SklearnFlavor
 
-    # transformers models are torch modules too: their flavor comes first
-    return [XGBoostFlavor(), LightGBMFlavor(), OnnxFlavor(), TransformersFlavor(), TorchFlavor(),
-            SklearnFlavor(), PythonFlavor()]  # fmt: skip
+    # transformers models, and Keras models on the torch backend, are torch modules too:
+    # their flavors come first
+    return [XGBoostFlavor(), LightGBMFlavor(), OnnxFlavor(), TransformersFlavor(), KerasFlavor(),
+            TorchFlavor(), SklearnFlavor(), PythonFlavor()]  # fmt: skip
 
 
 def flavor_named(name: str) -> Flavor:

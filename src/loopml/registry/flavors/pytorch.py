@@ -131,22 +131,25 @@ class TorchModel:
         return output
 
 
+def class_probabilities(output: np.ndarray, logits: bool) -> np.ndarray:
+    """Rows x classes: softmax over k >= 2 logits, a sigmoid for one (as [1 - p, p]); with
+    `logits=False` the output already holds probabilities."""
+    scores = output.astype(np.float64).reshape(len(output), -1)
+    if scores.shape[1] == 1:
+        positive = 1 / (1 + np.exp(-scores[:, 0])) if logits else scores[:, 0]
+        return np.column_stack([1 - positive, positive])
+    if not logits:
+        return scores
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 class TorchClassifier(TorchModel):
     def predict_proba(self, data: Any) -> np.ndarray:
-        return self._probabilities(self.forward(data))
-
-    def _probabilities(self, output: np.ndarray) -> np.ndarray:
-        scores = output.astype(np.float64).reshape(len(output), -1)
-        if scores.shape[1] == 1:
-            positive = 1 / (1 + np.exp(-scores[:, 0])) if self.logits else scores[:, 0]
-            return np.column_stack([1 - positive, positive])
-        if not self.logits:
-            return scores
-        shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        return class_probabilities(self.forward(data), self.logits)
 
     def predict(self, data: Any) -> np.ndarray:
-        best = np.argmax(self._probabilities(self.forward(data)), axis=1)
+        best = np.argmax(self.predict_proba(data), axis=1)
         return best if self.classes_ is None else self.classes_[best]
 
 
