@@ -23,7 +23,7 @@ from loopml.core.errors import InvalidArgumentError
 from loopml.registry.autolog import patching
 from loopml.workspace import Workspace
 
-pytest.importorskip("matplotlib")
+pytest.importorskip("matplotlib", reason="the figures extra is not installed")
 
 
 @pytest.fixture(autouse=True)

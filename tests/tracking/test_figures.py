@@ -16,7 +16,7 @@ from loopml.tracking.figures import PNG_MAGIC, array_png
 from loopml.workspace import Workspace
 
 Image = pytest.importorskip("PIL.Image")
-figure_module = pytest.importorskip("matplotlib.figure")
+figure_module = pytest.importorskip("matplotlib.figure", reason="no figures extra")
 
 
 def _line_figure() -> object:

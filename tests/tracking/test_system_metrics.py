@@ -14,7 +14,7 @@ from loopml.tracking.run import ActiveRun
 from loopml.tracking.system_metrics import SystemSampler
 from loopml.workspace import Workspace
 
-pytest.importorskip("psutil")
+pytest.importorskip("psutil", reason="the system extra is not installed")
 WAIT_S = 30.0  # a bound on waiting for samples on a loaded machine, not a speed check
 
 

@@ -16,7 +16,7 @@ from loopml.server.ui.figures import IMAGE_POLICY, image_url
 from loopml.server.ui.session import COOKIE
 from tests.server.ui.conftest import HOSTILE, Demo, Visitor
 
-figure_module = pytest.importorskip("matplotlib.figure")
+figure_module = pytest.importorskip("matplotlib.figure", reason="no figures extra")
 
 
 @dataclass
