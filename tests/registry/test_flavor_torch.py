@@ -212,3 +212,17 @@ def test_a_two_dimensional_tensor_example_gives_columns_and_a_tensor(workspace) 
     rows = [{"0": 0.1, "1": 0.2, "2": 0.3, "3": 0.4}]
     same = model.predict(torch.tensor([[0.1, 0.2, 0.3, 0.4]]))
     np.testing.assert_allclose(model.predict(rows), same, rtol=1e-6)
+
+
+def test_models_show_prints_the_tensor_signature(workspace, tmp_path: Path) -> None:
+    import torch
+
+    from tests.cli.test_cli import cli
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 2))
+    loopml.registry.register("img", net, input_example=torch.rand(5, 2, 3), workspace=workspace)
+    shown = cli("models", "show", "img/1", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "(tensor)" in shown.stdout and "float32 [-1, 2, 3]" in shown.stdout
+    as_json = json.loads(cli("models", "show", "img/1", "--json", cwd=tmp_path).stdout)
+    assert as_json["version"]["signature"]["tensor"] == {"dtype": "float32", "shape": [-1, 2, 3]}

@@ -126,6 +126,9 @@ def signature_table(signature: Any) -> Any:
     table = Table("column", "type", title="signature", box=None, title_justify="left")
     for column in signature.inputs:
         table.add_row(column.name, column.type)
+    tensor = getattr(signature, "tensor", None)
+    if tensor is not None:
+        table.add_row("(tensor)", f"{tensor.dtype} [{', '.join(map(str, tensor.shape))}]")
     table.add_row("[dim]-> output[/]", f"[dim]{signature.output or 'unknown'}[/]")
     return table
 
