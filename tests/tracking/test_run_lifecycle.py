@@ -29,6 +29,8 @@ def test_resume_continues_a_run(workspace: Workspace, ending: str) -> None:
     stored = loopml.get_run(run.id)
     assert stored.status is RunStatus.FINISHED and stored.params == {"lr": "0.1"}
     assert stored.end_time is not None
+    run.end()  # the first handle (still open when resumed RUNNING) leaves the context
+    assert loopml.current_run() is None
 
 
 def test_resume_refuses_unknown_deleted_and_other_project(workspace: Workspace) -> None:
