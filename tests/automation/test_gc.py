@@ -127,6 +127,24 @@ def test_empty_pack_is_deleted_live_pack_kept(workspace: Workspace, tmp_path: Pa
     assert sorted(frame["a"]) == [f"keep{i:02d}" for i in range(70)]
 
 
+def test_a_pack_indexed_again_recently_is_kept(workspace: Workspace, tmp_path: Path) -> None:
+    ws = workspace
+    folder = tmp_path / "again"
+    folder.mkdir()
+    for i in range(70):
+        (folder / f"r{i:02d}.csv").write_text(f"a\n{i}\n")
+    loopml.datasets.add("again", folder)
+    loopml.datasets.delete("again", 1)
+    _age(ws)
+    index = next((Path(ws.artifacts.blobs.root) / "packs").glob("*.json"))
+    os.utime(index)  # a writer stored the same pack again a moment ago
+    collect_garbage(ws)
+    assert index.exists()
+    _age(ws)
+    collect_garbage(ws)
+    assert not index.exists()
+
+
 def test_gc_refuses_negative_periods(workspace: Workspace) -> None:
     with pytest.raises(loopml.InvalidArgumentError, match="negative"):
         collect_garbage(workspace, grace=-1)

@@ -56,12 +56,15 @@ def collect(
     now = time.time() if now is None else now
     cutoff = now - grace_seconds
     loose = _loose_blobs(cas)
-    packs = _packs(cas)
+    packs, indexed = _packs(cas)
     live = _reachable(cas, set(roots()), loose, packs)
     doomed_packs = {
         pack: members
         for pack, members in packs.items()
-        if not (set(members) & live) and pack not in live and _old(loose.get(pack), cutoff)
+        if not (set(members) & live)
+        and pack not in live
+        and _old(loose.get(pack), cutoff)
+        and indexed[pack] < cutoff  # a pack indexed again just now is about to be used
     }
     kept_packs = set(packs) - set(doomed_packs)
     candidates = [
@@ -107,18 +110,21 @@ def _loose_blobs(cas: ContentStore) -> dict[str, _Blob]:
     return found
 
 
-def _packs(cas: ContentStore) -> dict[str, list[str]]:
-    """Pack digest -> its members' digests, from every pack index."""
+def _packs(cas: ContentStore) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """Pack digest -> its members' digests, and -> when its index was last written."""
     packs: dict[str, list[str]] = {}
-    for key, _, _ in cas.blobs.list_info(PACKS):
+    indexed: dict[str, float] = {}
+    for key, _, modified in cas.blobs.list_info(PACKS):
         if not key.endswith(".json"):
             continue
         try:
             index = json.loads(cas.blobs.get_bytes(key))
         except (NotFoundError, ValueError):
             continue
-        packs[index["pack"]] = [member[0] for member in index["members"]]
-    return packs
+        pack = index["pack"]
+        packs[pack] = packs.get(pack, []) + [member[0] for member in index["members"]]
+        indexed[pack] = max(indexed.get(pack, 0.0), modified)
+    return packs, indexed
 
 
 def _reachable(
