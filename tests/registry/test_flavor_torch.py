@@ -226,3 +226,30 @@ def test_models_show_prints_the_tensor_signature(workspace, tmp_path: Path) -> N
     assert "(tensor)" in shown.stdout and "float32 [-1, 2, 3]" in shown.stdout
     as_json = json.loads(cli("models", "show", "img/1", "--json", cwd=tmp_path).stdout)
     assert as_json["version"]["signature"]["tensor"] == {"dtype": "float32", "shape": [-1, 2, 3]}
+
+
+def test_a_float64_module_takes_float64_rows(workspace) -> None:
+    import torch
+
+    torch.manual_seed(3)
+    net = torch.nn.Linear(4, 1).double()
+    frame = _frame()
+    loopml.registry.register("d", net, input_example=frame, workspace=workspace)
+    with torch.no_grad():
+        expected = net(torch.tensor(frame.to_numpy())).numpy()
+    got = loopml.registry.load("d", workspace=workspace).predict(frame)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_a_bfloat16_module_round_trips(workspace) -> None:
+    import torch
+
+    torch.manual_seed(4)
+    net = torch.nn.Linear(4, 2).to(torch.bfloat16)
+    frame = _frame()
+    loopml.registry.register("b", net, input_example=frame, workspace=workspace)
+    with torch.no_grad():
+        expected = net(torch.tensor(frame.to_numpy(), dtype=torch.bfloat16)).float().numpy()
+    np.testing.assert_array_equal(loopml.registry.load("b", workspace=workspace).predict(frame),
+                                  expected)  # fmt: skip

@@ -18,8 +18,10 @@ trust; any other class is the user's code, recorded in the version's trusted typ
 loading needs trust=True (registry.load refuses it otherwise). A recorded reference must be
 an `nn.Module` subclass even then: `os:system` is refused, not called.
 
-Rows to tensors: a frame becomes a float32 matrix (its columns in signature order); an array
-or tensor goes in as it is, checked first by a tensor signature when there is one. Outputs:
+Rows to tensors: a frame becomes a matrix (its columns in signature order) of the weights'
+floating dtype, float32 usually (the dtype is kept with the weights: float64, float16 and
+bfloat16 modules load as they were saved); an array or tensor goes in as it is, checked first
+by a tensor signature when there is one, floating values cast to the weights' dtype. Outputs:
 `task="classification"` reads the output as logits (or probabilities with `logits=False`):
 softmax over k >= 2 columns, a sigmoid for one, predictions the argmax's class;
 `"regression"` flattens an [n, 1] output; `"raw"` (the default) returns it unchanged.
@@ -43,6 +45,7 @@ from loopml.registry.signature import as_array
 
 WEIGHTS, META = "model.safetensors", "pytorch.json"
 TASKS = ("raw", "regression", "classification")
+_FLOATS = ("float16", "bfloat16", "float32", "float64")
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 # torch.nn layers rebuilt from recorded arguments without trust: name -> constructor
 # arguments read back from the layer ("bias" is whether it has one).
@@ -109,20 +112,31 @@ class TorchModel:
         import torch
 
         if isinstance(data, pd.DataFrame):
-            array = data.to_numpy(dtype=np.float32)
+            array = data.to_numpy(dtype=np.float64)
         else:
             array = as_array(data)
-            if array.dtype == np.float64:  # torch's layers are float32 unless told otherwise
-                array = array.astype(np.float32)
+        inputs = torch.from_numpy(np.require(array, requirements=["C", "W"]))
+        if inputs.is_floating_point():  # JSON and pandas give float64: the weights decide
+            inputs = inputs.to(self._float_dtype())
         self.module.eval()
         with torch.inference_mode():
-            output = self.module(torch.from_numpy(np.require(array, requirements=["C", "W"])))
+            output = self.module(inputs)
         if not isinstance(output, torch.Tensor):
             raise InvalidArgumentError(
                 f"the module returned a {type(output).__name__}, not a tensor: loopml serves "
                 "modules whose forward() returns one tensor"
             )
-        return output.detach().cpu().numpy()
+        output = output.detach().cpu()
+        return (output.float() if output.dtype == torch.bfloat16 else output).numpy()
+
+    def _float_dtype(self) -> Any:
+        """The torch dtype of the module's first floating-point weight (float32 without)."""
+        import torch
+
+        for tensor in self.module.parameters():
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return torch.float32
 
     def predict(self, data: Any) -> np.ndarray:
         output = self.forward(data)
@@ -229,12 +243,15 @@ class TorchFlavor(Flavor):
         safetensors.save_model(wrapped.module, str(folder / WEIGHTS))
         classes = None if wrapped.classes_ is None else wrapped.classes_.tolist()
         meta = {"module": spec, "task": wrapped.task, "classes": classes,
-                "logits": wrapped.logits}  # fmt: skip
+                "logits": wrapped.logits,
+                "dtype": str(wrapped._float_dtype()).removeprefix("torch.")}  # fmt: skip
         (folder / META).write_text(json.dumps(meta))
         return sorted(set(_refs(spec)))
 
     def load(self, folder: Path, trusted_types: Sequence[str]) -> Any:
         safetensors = require("safetensors.torch", "loading a PyTorch model")
+        import torch
+
         meta = json.loads((folder / META).read_text())
         spec = meta["module"]
         if sorted(set(_refs(spec))) != sorted(trusted_types):
@@ -243,6 +260,10 @@ class TorchFlavor(Flavor):
                 f"version was registered with {sorted(trusted_types)}"
             )
         module = _build(spec)
+        dtype = meta.get("dtype", "float32")
+        if dtype not in _FLOATS:
+            raise InvalidArgumentError(f"refusing to load: weights of dtype {dtype!r}")
+        module.to(getattr(torch, dtype))
         safetensors.load_model(module, str(folder / WEIGHTS), strict=True, device="cpu")
         module.eval()
         return torch_model(module, task=meta["task"], classes=meta["classes"],
