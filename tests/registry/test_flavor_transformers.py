@@ -149,3 +149,14 @@ def test_remote_code_and_foreign_classes_are_refused(workspace, tmp_path: Path) 
     foreign = ["transformers:os", trusted[1]]
     with pytest.raises(InvalidArgumentError, match="'os' is not a transformers PreTrainedModel"):
         loopml.registry.load(_plant(workspace, folder, foreign), trust=True, workspace=workspace)
+
+
+def test_a_text_classification_pipeline_registers_as_is(workspace, tmp_path: Path) -> None:
+    from transformers import pipeline
+
+    model, tokenizer = tiny(tmp_path)
+    classify = pipeline("text-classification", model=model, tokenizer=tokenizer, device="cpu")
+    version = loopml.registry.register("pipe", classify, input_example=TEXTS, workspace=workspace)
+    assert version.flavor == "transformers"
+    loaded = loopml.registry.load("pipe", workspace=workspace)
+    assert loaded.predict(TEXTS).tolist() == [row["label"] for row in classify(list(TEXTS["text"]))]
