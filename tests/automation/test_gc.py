@@ -153,3 +153,39 @@ def test_gc_refuses_negative_periods(workspace: Workspace) -> None:
 def test_blob_key_layout_matches_gc_listing(workspace: Workspace) -> None:
     digest = workspace.artifacts.put_bytes(b"x" * 10)
     assert blob_key(digest).startswith(f"blobs/{digest[:2]}/")
+
+
+def test_the_controller_applies_prediction_retention(workspace: Workspace) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from loopml.automation.controller import Controller
+    from loopml.core.project_config import parse_project_config
+    from loopml.core.serving import Prediction, RouteMode
+
+    now = datetime.now(UTC)
+    rows = [
+        Prediction(id=f"{i:032x}", deployment="api", model="m", version=1,
+                   route=RouteMode.PRIMARY, time=now - timedelta(days=age), features={"x": 1},
+                   output=0, latency_ms=1.0)
+        for i, age in enumerate((40, 35, 1, 0))
+    ]  # fmt: skip
+    workspace.store.predictions.log(rows)
+    config = parse_project_config({"deployments": {"api": {"retention": "30d"}}})
+    assert config.retention == {"api": 30 * 86400.0}
+    controller = Controller(workspace, config)
+    assert controller.run_once() == []
+    assert [p.id for p in workspace.store.predictions.query(deployment="api")] == [
+        f"{2:032x}", f"{3:032x}",
+    ]  # fmt: skip
+    events = workspace.store.audit.events(action="predictions.expire")
+    assert len(events) == 1 and events[0].details["predictions"] == 2
+
+
+def test_retention_setting_is_checked() -> None:
+    from loopml.core.project_config import ProjectConfigError, parse_project_config
+
+    with pytest.raises(ProjectConfigError, match=r"deployments\.api\.retention"):
+        parse_project_config({"deployments": {"api": {"retention": "soon"}}})
+    with pytest.raises(ProjectConfigError, match="longer than zero"):
+        parse_project_config({"deployments": {"api": {"retention": 0}}})
+    assert parse_project_config({"deployments": {"api": {"replicas": 2}}}).retention == {}

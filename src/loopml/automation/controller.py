@@ -17,12 +17,14 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from loopml.automation import actions, judging, training, triggers
+from loopml.automation.retention import expire_predictions
 from loopml.core.entities import FrozenDict
 from loopml.core.errors import ConflictError, LoopmlError
 from loopml.core.loops import Lease, LoopEvent, LoopState, Phase
@@ -35,6 +37,7 @@ log = logging.getLogger("loopml.automation")
 
 MAX_STEPS_PER_PASS = 10  # a pass ends sooner when a step has nothing to do (a canary waiting)
 DEFAULT_LEASE_TTL = 120.0
+RETENTION_EVERY = 3600.0  # seconds between two sweeps of expired predictions
 Observer = Callable[[str, LoopState], None]  # ("acting" | "acted" | "saved", state)
 
 
@@ -73,6 +76,7 @@ class Controller:
         self.observer = observer or (lambda kind, state: None)
         self.clock = clock
         self.loops = workspace.store.loops
+        self._expired_at: float | None = None  # monotonic time of the last retention sweep
 
     @property
     def policies(self) -> Mapping[str, Policy]:
@@ -92,8 +96,20 @@ class Controller:
                     f"no policy for deployment {name!r} under policies: in loopml.yaml"
                 )
         known = {state.deployment: state for state in self.loops.list()}  # one read per pass
-        return [self.reconcile(name, manual=name in forced, seen=known.get(name) or LoopState(name))
-                for name in names]  # fmt: skip
+        results = [self.reconcile(name, manual=name in forced, seen=known.get(name) or
+                                  LoopState(name)) for name in names]  # fmt: skip
+        self._expire_predictions()
+        return results
+
+    def _expire_predictions(self) -> None:
+        """Apply `deployments.NAME.retention` (as `loopml gc` does), at most once an hour."""
+        if not self.config.retention:
+            return
+        now = time.monotonic()
+        if self._expired_at is not None and now - self._expired_at < RETENTION_EVERY:
+            return
+        self._expired_at = now
+        expire_predictions(self.ws, self.config, now=self.clock())
 
     def reconcile(
         self, deployment: str, *, manual: bool = False, seen: LoopState | None = None

@@ -63,10 +63,7 @@ def collect_garbage(
     config = config or load_project_config(ws.config.project_root)
     now = datetime.now(UTC)
     purged = _purge_runs(ws, now - timedelta(seconds=older_than), dry_run)
-    expired = {
-        deployment: _expire(ws, deployment, now - timedelta(seconds=seconds), dry_run)
-        for deployment, seconds in sorted(config.retention.items())
-    }
+    expired = expire_predictions(ws, config, now=now, dry_run=dry_run)
     blobs = gc.collect(
         cas, ws.store.retention.referenced_digests, grace_seconds=grace, dry_run=dry_run
     )
@@ -74,6 +71,18 @@ def collect_garbage(
         tuple(purged), expired, blobs.deleted, blobs.bytes_freed, blobs.kept, blobs.young,
         dry_run,
     )  # fmt: skip
+
+
+def expire_predictions(
+    ws: Workspace, config: ProjectConfig, *, now: datetime | None = None, dry_run: bool = False
+) -> dict[str, int]:
+    """Delete each deployment's predictions (with labels) older than its `retention:`;
+    deployment -> how many went (or would, with `dry_run`). The controller calls it too."""
+    now = now or datetime.now(UTC)
+    return {
+        deployment: _expire(ws, deployment, now - timedelta(seconds=seconds), dry_run)
+        for deployment, seconds in sorted(config.retention.items())
+    }
 
 
 def _purge_runs(ws: Workspace, before: datetime, dry_run: bool) -> list[str]:
