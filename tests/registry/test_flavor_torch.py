@@ -185,7 +185,8 @@ def test_tensor_signature_is_recorded_and_checked(workspace) -> None:
     example = torch.rand(5, 2, 3)
     version = loopml.registry.register("img", net, input_example=example, workspace=workspace)
     spec = version.signature.tensor
-    assert (spec.dtype, spec.shape, version.signature.inputs) == ("float32", (-1, 2, 3), ())
+    assert (spec.dtype, spec.shape) == ("float32", (-1, 2, 3))
+    assert version.signature.columns == [str(i) for i in range(6)]  # rows, flattened
     model = loopml.registry.load("img", workspace=workspace)
     with torch.no_grad():
         expected = net(example).numpy()
@@ -198,6 +199,21 @@ def test_tensor_signature_is_recorded_and_checked(workspace) -> None:
         model.predict(torch.rand(5, 2, 3, dtype=torch.complex64))
     stored = workspace.store.models.get_version("img", 1).signature
     assert stored == version.signature  # the tensor spec survives the store's JSON
+    rows = pd.DataFrame(example.reshape(5, 6).numpy(), columns=version.signature.columns)
+    np.testing.assert_allclose(model.predict(rows), expected, rtol=1e-6)  # reshaped back
+
+
+def test_a_large_tensor_is_not_a_table(workspace) -> None:
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 40 * 40, 2))
+    version = loopml.registry.register("big", net, input_example=torch.rand(2, 3, 40, 40),
+                                       workspace=workspace)  # fmt: skip
+    assert version.signature.inputs == () and version.signature.tensor.shape == (-1, 3, 40, 40)
+    model = loopml.registry.load("big", workspace=workspace)
+    assert model.predict(torch.rand(4, 3, 40, 40)).shape == (4, 2)
+    with pytest.raises(InvalidArgumentError, match="input tensor has shape"):
+        model.predict(pd.DataFrame({"a": [1.0]}))
 
 
 def test_a_two_dimensional_tensor_example_gives_columns_and_a_tensor(workspace) -> None:

@@ -132,3 +132,38 @@ def test_a_keras_model_serves_and_predicts_in_batch(workspace, start_server, tmp
     result = predict_batch("k/1", source, tmp_path / "out.parquet", workspace=workspace)
     table = pq.read_table(result.output).to_pandas()
     np.testing.assert_allclose(table["prediction"].head(3), expected, rtol=1e-5)
+
+
+def test_a_tensor_model_serves_flattened_rows(workspace, start_server, tmp_path) -> None:
+    """A [-1, 2, 3] tensor signature: rows of six values ("0".."5", row-major) in /predict,
+    an [n, 6] inference tensor and a batch file all reach the model as [n, 2, 3]."""
+    if importlib.util.find_spec("torch") is None:
+        require("torch", "pip install 'loopml[torch]'")
+    import pandas as pd
+    import torch
+
+    torch.manual_seed(5)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 2))
+    images = torch.rand(4, 2, 3)
+    loopml.registry.register("img", net, input_example=images, workspace=workspace)
+    loopml.deployments.create("img-api", "img/1", workspace=workspace)
+    with torch.no_grad():
+        expected = net(images).numpy()
+    flat = images.reshape(4, 6).numpy().astype(np.float64)
+    columns = [str(i) for i in range(6)]
+    server = start_server(workspace, "img-api")
+    rows = pd.DataFrame(flat, columns=columns).to_dict("records")
+    body = server.client.post("/predict", json={"instances": rows}).json()
+    np.testing.assert_allclose(body["predictions"], expected, rtol=1e-5)
+    request = {"inputs": [{"name": "x", "shape": [4, 6], "datatype": "FP32",
+                           "data": flat.ravel().tolist()}]}  # fmt: skip
+    answer = server.client.post("/v2/models/img-api/infer", json=request)
+    assert answer.status_code == 200, answer.text
+    output = answer.json()["outputs"][0]
+    assert output["shape"] == [4, 2]
+    np.testing.assert_allclose(output["data"], expected.ravel(), rtol=1e-5)
+    source = tmp_path / "images.parquet"
+    pd.DataFrame(flat, columns=columns).to_parquet(source)
+    result = predict_batch("img/1", source, tmp_path / "out.parquet", workspace=workspace)
+    got = np.array(pq.read_table(result.output).to_pandas()["prediction"].tolist())
+    np.testing.assert_allclose(got, expected, rtol=1e-5)

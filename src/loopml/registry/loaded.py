@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from loopml.core.models import ModelVersion
 from loopml.registry.signature import as_array, as_frame, enforce, is_tensor
@@ -51,18 +52,29 @@ class LoadedModel:
             return as_array(data) if is_tensor(data) else as_frame(data)
         return enforce(self.version.signature, data)
 
+    def _model_input(self, prepared: Any) -> Any:
+        """A table of flattened rows as the tensor the model takes, when its signature records
+        one of more than two dimensions (the rows reshaped, row-major, to its shape)."""
+        signature = self.version.signature
+        tensor = signature.tensor if signature is not None else None
+        if tensor is None or len(tensor.shape) <= 2 or not isinstance(prepared, pd.DataFrame):
+            return prepared
+        values = prepared.to_numpy(dtype=np.dtype(tensor.dtype))
+        return values.reshape(len(values), *tensor.shape[1:])
+
     def predict(self, data: Any) -> np.ndarray:
-        return np.asarray(self.model.predict(self.prepare(data)))
+        return np.asarray(self.model.predict(self._model_input(self.prepare(data))))
 
     def predict_proba(self, data: Any) -> np.ndarray:
         method = getattr(self.model, "predict_proba", None)
         if method is None:
             raise AttributeError(f"{self.version.uri} ({self.version.flavor}) has no predict_proba")
-        return np.asarray(method(self.prepare(data)))
+        return np.asarray(method(self._model_input(self.prepare(data))))
 
     def score(self, prepared: Any) -> Scores:
         """Predictions and, when the model has predict_proba, class probabilities, for input
         already `prepare`d. Serving and batch prediction log both."""
+        prepared = self._model_input(prepared)
         predictions = np.asarray(self.model.predict(prepared))
         method = getattr(self.model, "predict_proba", None)
         if method is None:

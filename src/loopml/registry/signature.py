@@ -6,7 +6,9 @@ one), extra columns are dropped, columns are put in the signature's order, lossl
 other type mismatch is an error naming the column and both types.
 
 A tensor input (a torch tensor, or a numpy array of other than two dimensions) is recorded as
-its dtype and shape with -1 for the batch dimension; an array given to a model with such a
+its dtype and shape with -1 for the batch dimension and, up to MAX_FLAT_COLUMNS values a row,
+as columns "0".."k-1" too: a table of flattened rows (row-major) is reshaped into the tensor
+by the loaded model, so serving and batch files reach it. An array given to a model with such a
 signature is checked against it: the same number of dimensions, every fixed size equal, and
 a dtype that casts to the declared one without changing kind (integers and booleans to float,
 float64 to float32: JSON carries no float32) or is the declared one.
@@ -59,14 +61,20 @@ def as_frame(data: Any) -> pd.DataFrame:
     )
 
 
+# A tensor of at most this many values per row is also a table: columns "0".."k-1" of each
+# row's values in row-major order, so that rows, [n, k] inference tensors and files reach it.
+MAX_FLAT_COLUMNS = 4096
+
+
 def infer_signature(example: Any, output: Any = None) -> Signature:
     if is_tensor(example):
         array = as_array(example)
         spec = TensorSpec(array.dtype.name, (-1, *array.shape[1:]))
-        if array.ndim != 2:
+        rows = array.reshape(len(array), -1) if array.ndim > 1 else array.reshape(-1, 1)
+        if rows.shape[1] > MAX_FLAT_COLUMNS or array.dtype.kind not in _KINDS:
             return Signature((), _output_type(output), spec)
-        inputs = tuple(ColumnSpec(str(i), column_type(pd.Series(array[:, i])))
-                       for i in range(array.shape[1]))  # fmt: skip
+        kind = column_type(pd.Series(rows[:, 0]))
+        inputs = tuple(ColumnSpec(str(i), kind) for i in range(rows.shape[1]))
         return Signature(inputs, _output_type(output), spec)
     frame = as_frame(example)
     inputs = tuple(ColumnSpec(str(name), column_type(frame[name])) for name in frame.columns)
