@@ -189,3 +189,31 @@ def test_retention_setting_is_checked() -> None:
     with pytest.raises(ProjectConfigError, match="longer than zero"):
         parse_project_config({"deployments": {"api": {"retention": 0}}})
     assert parse_project_config({"deployments": {"api": {"replicas": 2}}}).retention == {}
+
+
+def test_gc_beside_a_concurrent_writer(workspace: Workspace) -> None:
+    import threading
+
+    ws = workspace
+    _age(ws)
+    logged: list[tuple[str, bytes]] = []
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for i in range(15):
+                data = os.urandom(1000 + i)
+                with loopml.start_run(project="busy") as run:
+                    run.log_artifact("data", data)
+                logged.append((run.id, data))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    for _ in range(5):
+        collect_garbage(ws)  # default grace: nothing just written is collected
+    writer.join(timeout=120)
+    assert not errors and len(logged) == 15
+    for run_id, data in logged:
+        assert loopml.load_artifact(run_id, "data") == data
