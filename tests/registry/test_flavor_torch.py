@@ -269,3 +269,22 @@ def test_a_bfloat16_module_round_trips(workspace) -> None:
         expected = net(torch.tensor(frame.to_numpy(), dtype=torch.bfloat16)).float().numpy()
     np.testing.assert_array_equal(loopml.registry.load("b", workspace=workspace).predict(frame),
                                   expected)  # fmt: skip
+
+
+@pytest.mark.security
+def test_a_record_asking_for_huge_layers_is_refused_before_allocating(workspace, tmp_path):
+    import torch
+    from safetensors.torch import save_model
+
+    net = torch.nn.Linear(4, 1)
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    save_model(net, str(folder / "model.safetensors"))
+    huge = {"in_features": 10**6, "out_features": 10**6, "bias": True}  # 4 TB as float32
+    meta = {"module": {"class": "torch.nn.modules.linear:Linear", "init": huge},
+            "task": "raw", "classes": None, "logits": True}  # fmt: skip
+    files = {"pytorch.json": json.dumps(meta).encode(),
+             "model.safetensors": (folder / "model.safetensors").read_bytes()}  # fmt: skip
+    uri = _plant(workspace, tmp_path, files, ["torch.nn.modules.linear:Linear"])
+    with pytest.raises(InvalidArgumentError, match="do not fit the weights file"):
+        loopml.registry.load(uri, workspace=workspace)

@@ -66,8 +66,7 @@ def class_ref(cls: type) -> str:
 
 def _builtin_layers() -> dict[str, str]:
     """Reference -> name of torch's own layers in `_LAYERS`."""
-    import torch
-
+    torch = require("torch", "PyTorch models")
     return {class_ref(getattr(torch.nn, name)): name for name in _LAYERS}
 
 
@@ -259,10 +258,16 @@ class TorchFlavor(Flavor):
                 f"refusing to load: the files name classes {sorted(set(_refs(spec)))}, the "
                 f"version was registered with {sorted(trusted_types)}"
             )
-        module = _build(spec)
         dtype = meta.get("dtype", "float32")
         if dtype not in _FLOATS:
             raise InvalidArgumentError(f"refusing to load: weights of dtype {dtype!r}")
+        if self.risky_types(trusted_types):
+            module = _build(spec)  # the user's own class, trusted: built as it would be
+        else:  # torch's layers: built without memory first, then sized by the weights file
+            with torch.device("meta"):
+                module = _build(spec)
+            _check_shapes(module, folder / WEIGHTS)
+            module = module.to_empty(device="cpu")
         module.to(getattr(torch, dtype))
         safetensors.load_model(module, str(folder / WEIGHTS), strict=True, device="cpu")
         module.eval()
@@ -274,6 +279,23 @@ class TorchFlavor(Flavor):
         code."""
         builtin = _builtin_layers()
         return [ref for ref in trusted_types if ref not in builtin]
+
+
+def _check_shapes(module: Any, weights: Path) -> None:
+    """The recorded layers' weights must have the shapes the file holds: a planted record
+    asking for Linear(10**9, 10**9) is refused before anything is allocated."""
+    from safetensors import safe_open
+
+    expected = {name: list(t.shape) for name, t in module.state_dict().items()}
+    with safe_open(str(weights), framework="pt") as file:
+        found = {name: list(file.get_slice(name).get_shape()) for name in file.keys()}  # noqa: SIM118
+    wrong = sorted(k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k))
+    if wrong:
+        name = wrong[0]
+        raise InvalidArgumentError(
+            "refusing to load: the recorded layers do not fit the weights file (first "
+            f"difference: {name!r}, recorded {expected.get(name)}, file {found.get(name)})"
+        )
 
 
 def _check_rebuilds(spec: dict[str, Any], module: Any) -> None:
