@@ -288,3 +288,16 @@ def test_a_record_asking_for_huge_layers_is_refused_before_allocating(workspace,
     uri = _plant(workspace, tmp_path, files, ["torch.nn.modules.linear:Linear"])
     with pytest.raises(InvalidArgumentError, match="do not fit the weights file"):
         loopml.registry.load(uri, workspace=workspace)
+
+
+def test_a_tensor_signature_survives_the_remote_stores_encoding() -> None:
+    from loopml.core.models import ColumnSpec, Signature, TensorSpec
+    from loopml.store import rpc
+
+    signature = Signature((ColumnSpec("0", "float"),), "float", TensorSpec("float32", (-1, 1)))
+    arguments = {"name": "m", "flavor": "pytorch", "digest": "d", "size": 1,
+                 "signature": signature, "trusted_types": ["x"]}  # fmt: skip
+    sent = json.loads(json.dumps(rpc.encode_arguments(arguments)))
+    received = rpc.bind("models", "create_version", rpc.decode_arguments(sent))
+    assert received["signature"] == signature
+    assert Signature.from_json(json.loads(json.dumps(signature.to_json()))) == signature
