@@ -32,6 +32,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "matplotlib": ("figures", "figures drawn with matplotlib"),
     "PIL": ("figures", "images (Pillow comes with matplotlib)"),
     "psutil": ("system", "system metrics (start_run(log_system_metrics=True))"),
+    "polars": ("polars", "polars DataFrames"),
     "torch": ("torch", "PyTorch models"),
     "safetensors": ("torch", "PyTorch models (safetensors weights)"),
     "transformers": ("transformers", "Hugging Face transformers models"),
