@@ -100,3 +100,15 @@ def test_a_retried_write_is_applied_once(served, admin_token: str) -> None:
     again = httpx.post(f"{server.url}/api/v1/runs/create", json=body, headers=headers)
     assert first.json() == again.json()
     assert len(workspace.store.runs.search(["p"])) == 1
+
+
+def test_the_audit_trail_names_the_tokens_user_not_the_clients_claim(served) -> None:
+    server, workspace = served
+    ann = RemoteMetadataStore(server.url, workspace.store.auth.create_token(
+        "ann", role=Role.EDITOR, project="a"))  # fmt: skip
+    run = ann.runs.create("a", "mine")
+    ann.runs.delete(run.id, actor="mallory")
+    ann.runs.restore(run.id, actor="admin")
+    actors = {e.action: e.actor for e in workspace.store.audit.events(target=None, limit=10)}
+    assert [a for a in actors.values() if a in ("mallory", "admin")] == []
+    assert set(actors.values()) == {"ann"}, actors

@@ -62,7 +62,10 @@ class Access:
         (which every client makes as it opens a workspace) waits at least the server's own
         heartbeat timeout, whatever the caller asked (a client with a short timeout must not
         fail other clients' live runs), and, for a token without the editor role on every
-        project, covers only the projects it may edit (none for a viewer)."""
+        project, covers only the projects it may edit (none for a viewer). An audited call's
+        `actor` is the token's user, whatever the client claims."""
+        if principal is not None and "actor" in kwargs:
+            kwargs = {**kwargs, "actor": principal.user}
         if (store, method) != ("runs", "fail_stale"):
             return kwargs
         narrowed = dict(kwargs)
