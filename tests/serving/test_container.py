@@ -341,3 +341,12 @@ def test_engines_are_used_only_when_there(monkeypatch, tmp_path):
     assert engines.choose("none") == (None, [])
     with pytest.raises(InvalidArgumentError, match="cannot build with podman: not installed"):
         engines.choose("podman")  # asked for by name: its absence is an error
+
+
+def test_a_pinned_pytorch_build_brings_its_index() -> None:
+    from loopml.serving.requirements import Pins
+
+    lines = Pins({"torch": "2.13.0+cpu", "numpy": "2.3.0"}, frozenset(), None).lines()
+    assert lines == ["--extra-index-url https://download.pytorch.org/whl/cpu",
+                     "numpy==2.3.0", "torch==2.13.0+cpu"]  # fmt: skip
+    assert Pins({"numpy": "2.3.0"}, frozenset(), None).lines() == ["numpy==2.3.0"]

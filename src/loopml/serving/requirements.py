@@ -29,6 +29,9 @@ FLAVOR_PACKAGES = {
 }
 SELF = "loopml"
 
+PYTORCH_PACKAGES = frozenset({"torch", "torchvision", "torchaudio"})
+PYTORCH_INDEX = "https://download.pytorch.org/whl"
+
 
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -42,7 +45,12 @@ class Pins:
     conflicts: tuple[str, ...] = ()  # routes trained with different versions of a package
 
     def lines(self) -> list[str]:
-        return [f"{name}=={version}" for name, version in sorted(self.pins.items())]
+        """requirements.txt: the pins, after the PyTorch index that serves a pinned local
+        build (`torch==2.13.0+cpu` is on download.pytorch.org/whl/cpu, not on PyPI)."""
+        builds = sorted({version.split("+", 1)[1] for name, version in self.pins.items()
+                         if name in PYTORCH_PACKAGES and "+" in version})  # fmt: skip
+        indexes = [f"--extra-index-url {PYTORCH_INDEX}/{build}" for build in builds]
+        return indexes + [f"{name}=={version}" for name, version in sorted(self.pins.items())]
 
 
 def recorded_environment(ws: Workspace, version: ModelVersion) -> tuple[dict[str, str], str | None]:
