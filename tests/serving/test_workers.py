@@ -5,7 +5,10 @@ predictions answered by another worker, and SIGTERM stops them all."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import os
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -88,6 +91,24 @@ def test_workers_share_the_log_and_the_metrics(iris_workspace, tmp_path) -> None
     logged = {p.id for p in stored}
     assert len(ids) == len(set(ids)) == REQUESTS
     assert set(ids) | {fresh} == logged, "no prediction lost or duplicated across workers"
+
+
+def test_workers_stop_when_their_supervisor_is_killed(iris_workspace, tmp_path) -> None:
+    process, _ = _serve(tmp_path, "iris-api", "--workers", str(WORKERS))
+    workers = _workers(process.pid)
+    try:
+        assert len(workers) == WORKERS
+        process.kill()  # SIGKILL: the supervisor cannot stop them itself
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+            time.sleep(0.2)
+        alive = [w for w in workers if Path(f"/proc/{w}").exists()]
+        assert alive == [], "orphaned workers still run"
+    finally:
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
 
 
 def test_workers_must_be_positive(iris_workspace, tmp_path) -> None:

@@ -17,7 +17,10 @@ import dataclasses
 import inspect
 import json
 import os
+import signal
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,7 +67,20 @@ def worker_app() -> Any:
     from loopml.workspace import Workspace
 
     deployment, settings, config, host = _decode(os.environ[WORKER_VARIABLE])
+    _stop_when_orphaned(os.getppid())
     return create_app(Workspace.for_config(config), deployment, settings, host=host)
+
+
+def _stop_when_orphaned(parent: int, interval: float = 1.0) -> None:
+    """A worker whose supervisor died (SIGKILL, OOM) stops itself gracefully instead of
+    holding the port and the prediction log as an orphan."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="loopml-orphan-watch", daemon=True).start()
 
 
 def _encode(deployment: str, settings: ServeSettings, config: WorkspaceConfig, host: str) -> str:
