@@ -5,18 +5,10 @@ from __future__ import annotations
 import typer
 
 from loopml.cli.output import print_json
+from loopml.core.units import format_size
 
 predictions_app = typer.Typer(help="Delete logged predictions (retention, erasure requests).",
                               no_args_is_help=True)  # fmt: skip
-
-
-def _bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(size)
 
 
 def gc_command(
@@ -50,7 +42,7 @@ def gc_command(
     for deployment, count in report.expired_predictions.items():
         print(f"{deployment}: {count} prediction(s) past retention")
     print(
-        f"{verb} {report.blobs_deleted} blob(s), {_bytes(report.bytes_freed)} "
+        f"{verb} {report.blobs_deleted} blob(s), {format_size(report.bytes_freed)} "
         f"({report.bytes_freed} bytes); kept {report.blobs_kept}, "
         f"{report.blobs_young} recent unreferenced blob(s) left for a later gc"
     )

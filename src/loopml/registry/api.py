@@ -15,7 +15,7 @@ from loopml.artifacts import objects
 from loopml.artifacts.objects import Stored
 from loopml.core import context
 from loopml.core.dirs import make_dirs
-from loopml.core.errors import InvalidArgumentError, LoopmlError
+from loopml.core.errors import InvalidArgumentError, LoopmlError, NotFoundError
 from loopml.core.models import (
     AuditEvent,
     ModelVersion,
@@ -111,15 +111,21 @@ def _register_logged(
     description: str | None,
     trust: bool,
 ) -> ModelVersion:
-    from loopml.registry.autolog.records import register_logged
-
     run_id = getattr(run, "id", run) or context.current_run_id()
     if run_id is None:
         raise InvalidArgumentError(
             f"{name}: pass the model to register, or run= a run whose fit loopml.autolog() logged"
         )
-    return register_logged(ws, name, str(run_id), metrics=metrics, tags=tags,
-                           description=description, trust=trust)  # fmt: skip
+    try:
+        return run_models.register_from_run(ws, name, f"{run_models.PREFIX}{run_id}/model",
+                                            metrics=metrics, tags=tags, description=description,
+                                            trust=trust)  # fmt: skip
+    except NotFoundError:
+        ws.store.runs.get(str(run_id))  # an unknown run says so
+        raise InvalidArgumentError(
+            f"run {run_id} logged no model: pass the model to register, or fit it under "
+            "loopml.autolog() in that run"
+        ) from None
 
 
 def _example_output(model: Any, example: Any) -> Any:

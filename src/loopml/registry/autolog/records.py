@@ -18,12 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from loopml.core.errors import InvalidArgumentError, NotFoundError
-from loopml.core.models import ModelVersion, Signature
 from loopml.core.names import MAX_PARAM_VALUE_LENGTH
-from loopml.registry.flavors import flavor_for, flavor_named
+from loopml.registry.flavors import flavor_for
 from loopml.registry.signature import infer_signature
-from loopml.workspace import Workspace
 
 MODEL = "model"
 MODEL_INFO = "model.json"
@@ -96,46 +93,3 @@ def _predicted(model: Any, example: pd.DataFrame, predict_on: Any) -> Any:
         return model.predict(example if predict_on is None else predict_on)
     except Exception:  # a Booster wants its own matrix type: the output type stays unknown
         return None
-
-
-def register_logged(
-    workspace: Workspace,
-    name: str,
-    run_id: str,
-    *,
-    metrics: Mapping[str, float] | None,
-    tags: Mapping[str, str] | None,
-    description: str | None,
-    trust: bool,
-) -> ModelVersion:
-    """The model that autolog (or `log_model`) stored in a run, as the next version of `name`."""
-    runs = workspace.store.runs
-    try:
-        folder = runs.get_artifact(run_id, MODEL)
-        info_ref = runs.get_artifact(run_id, MODEL_INFO)
-    except NotFoundError:
-        raise InvalidArgumentError(
-            f"run {run_id} logged no model: pass the model to register, or fit it under "
-            "loopml.autolog() in that run"
-        ) from None
-    info = json.loads(workspace.artifacts.get_bytes(info_ref.digest, what=f"{MODEL_INFO}"))
-    flavor = flavor_named(info["flavor"])
-    risky = flavor.risky_types(info["trusted_types"])
-    if risky and not trust:
-        raise InvalidArgumentError(
-            f"{name}: the model holds types loopml does not vet ({', '.join(risky)}): loading "
-            "it could run their code. Pass trust=True if you trust them"
-        )
-    signature = Signature.from_json(info["signature"]) if info.get("signature") else None
-    return workspace.store.models.create_version(
-        name,
-        flavor=flavor.name,
-        digest=folder.digest,
-        size=folder.size,
-        signature=signature,
-        run_id=run_id,
-        metrics={k: float(v) for k, v in (metrics or {}).items()},
-        tags={k: str(v) for k, v in (tags or {}).items()},
-        description=description,
-        trusted_types=list(info["trusted_types"]),
-    )

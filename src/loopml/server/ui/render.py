@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from loopml.core.auth import ALL_PROJECTS, Principal, Role
 from loopml.core.errors import LoopmlError, http_status
+from loopml.core.units import format_size
 from loopml.server.access import call_store
 from loopml.store import rpc
 from loopml.workspace import Workspace
@@ -136,17 +137,6 @@ def format_number(value: Any) -> str:
     if not math.isfinite(value):
         return str(value)
     return f"{value:.6g}"
-
-
-def format_size(size: int | None) -> str:
-    if size is None:
-        return ""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(size)
 
 
 def segment(value: Any) -> str:
