@@ -112,3 +112,11 @@ def test_the_audit_trail_names_the_tokens_user_not_the_clients_claim(served) -> 
     actors = {e.action: e.actor for e in workspace.store.audit.events(target=None, limit=10)}
     assert [a for a in actors.values() if a in ("mallory", "admin")] == []
     assert set(actors.values()) == {"ann"}, actors
+
+
+def test_an_administrator_may_record_the_user_it_acts_for(served, admin_token: str) -> None:
+    server, workspace = served
+    admin = RemoteMetadataStore(server.url, admin_token)
+    run = admin.runs.create("a", "theirs")
+    admin.runs.delete(run.id, actor="controller")
+    assert [e.actor for e in workspace.store.audit.events(target=None, limit=1)] == ["controller"]

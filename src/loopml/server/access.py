@@ -63,8 +63,12 @@ class Access:
         heartbeat timeout, whatever the caller asked (a client with a short timeout must not
         fail other clients' live runs), and, for a token without the editor role on every
         project, covers only the projects it may edit (none for a viewer). An audited call's
-        `actor` is the token's user, whatever the client claims."""
-        if principal is not None and "actor" in kwargs:
+        `actor` is the token's user, whatever the client claims, unless the token is an
+        administrator's everywhere: one may act for another user (the controller's service
+        token records the actor it acts for), and could mint that user's token anyway."""
+        acts_for_others = principal is None or principal.may(Role.ADMIN, ALL_PROJECTS)
+        if not acts_for_others and "actor" in kwargs:
+            assert principal is not None
             kwargs = {**kwargs, "actor": principal.user}
         if (store, method) != ("runs", "fail_stale"):
             return kwargs
