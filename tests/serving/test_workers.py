@@ -1,6 +1,7 @@
 """`loopml serve --workers N`: several processes behind one port share the prediction log
 (no row lost under concurrent load) and one /metrics (summed over the workers), labels reach
-predictions answered by another worker, and SIGTERM stops them all."""
+predictions answered by another worker, SIGTERM stops them all, and no other server joins
+their port."""
 
 from __future__ import annotations
 
@@ -94,10 +95,16 @@ def test_workers_share_the_log_and_the_metrics(iris_workspace, tmp_path) -> None
 
 
 def test_workers_stop_when_their_supervisor_is_killed(iris_workspace, tmp_path) -> None:
-    process, _ = _serve(tmp_path, "iris-api", "--workers", str(WORKERS))
+    from tests.cli.test_cli import cli
+
+    process, url = _serve(tmp_path, "iris-api", "--workers", str(WORKERS))
     workers = _workers(process.pid)
     try:
         assert len(workers) == WORKERS
+        # The workers share the port with SO_REUSEPORT; a second server must not join them.
+        port = url.rsplit(":", 1)[1]
+        second = cli("serve", "iris-api", "--workers", "2", "--port", port, cwd=tmp_path)
+        assert second.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in second.stderr
         process.kill()  # SIGKILL: the supervisor cannot stop them itself
         process.wait(timeout=10)
         deadline = time.monotonic() + 30
