@@ -17,6 +17,7 @@ import loopml
 from loopml.artifacts import objects
 from loopml.core.errors import InvalidArgumentError
 from tests.conftest import require
+from tests.registry.payloads import Payload
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -147,14 +148,6 @@ def test_files_naming_a_class_the_record_does_not_are_refused(workspace, tmp_pat
                                        "model.safetensors": b""}, [linear])  # fmt: skip
     with pytest.raises(InvalidArgumentError, match="registered with"):
         loopml.registry.load(uri, workspace=workspace)
-
-
-class Payload:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.write_text, (self.marker, "executed"))
 
 
 @pytest.mark.security

@@ -18,6 +18,7 @@ import loopml
 from loopml.artifacts import objects
 from loopml.core.errors import InvalidArgumentError
 from tests.conftest import require
+from tests.registry.payloads import Payload
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "movie", "film", "great",
          "awful", "the", "a", "plot"]  # fmt: skip
@@ -108,14 +109,6 @@ def _plant(workspace, folder: Path, trusted: list[str]) -> str:
         trusted_types=trusted,
     )  # fmt: skip
     return version.uri
-
-
-class Payload:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.write_text, (self.marker, "executed"))
 
 
 @pytest.mark.security

@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 import loopml
 from loopml.artifacts import objects
 from loopml.core.errors import InvalidArgumentError
+from tests.registry.payloads import Payload
 
 DATA = load_breast_cancer(as_frame=True)
 X = DATA.data.iloc[:, :6].rename(columns=lambda c: c.replace(" ", "_"))
@@ -74,16 +75,6 @@ def test_round_trip_predicts_the_same(workspace, kind: str) -> None:
         np.testing.assert_array_equal(got, expected)
     else:  # ONNX: the graph's labels agree with the model it was converted from
         assert (got == LogisticRegression(max_iter=500).fit(X, Y).predict(X)).mean() > 0.95
-
-
-class Payload:
-    """Unpickling it creates the marker file: proof that code ran."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = str(marker)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (open, (self.marker, "w"))
 
 
 FILES = {
