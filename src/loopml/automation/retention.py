@@ -10,12 +10,11 @@ has not recorded yet).
 from __future__ import annotations
 
 import dataclasses
-import getpass
-import os
 from datetime import UTC, datetime, timedelta
 
 from loopml.artifacts import gc
 from loopml.artifacts.cas import ContentStore
+from loopml.core.auth import local_actor
 from loopml.core.errors import InvalidArgumentError
 from loopml.core.project_config import ProjectConfig, load_project_config
 from loopml.workspace import Workspace
@@ -33,13 +32,6 @@ class GcReport:
     blobs_kept: int
     blobs_young: int  # unreferenced, kept by the grace period
     dry_run: bool
-
-
-def _actor() -> str:
-    try:
-        return os.environ.get("LOOPML_USER") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def collect_garbage(
@@ -87,7 +79,7 @@ def expire_predictions(
 
 def _purge_runs(ws: Workspace, before: datetime, dry_run: bool) -> list[str]:
     if not dry_run:
-        return ws.store.runs.purge(before, actor=_actor())
+        return ws.store.runs.purge(before, actor=local_actor())
     found: list[str] = []
     token: str | None = None
     for _ in range(100_000):  # pages of 1,000: bounded
@@ -101,7 +93,7 @@ def _purge_runs(ws: Workspace, before: datetime, dry_run: bool) -> list[str]:
 
 def _expire(ws: Workspace, deployment: str, before: datetime, dry_run: bool) -> int:
     if not dry_run:
-        return ws.store.predictions.delete_before(deployment, before, actor=_actor())
+        return ws.store.predictions.delete_before(deployment, before, actor=local_actor())
     return len(ws.store.predictions.query(deployment=deployment, until=before, limit=1_000_000))
 
 
@@ -121,7 +113,7 @@ def forget(
     and name the feedback datasets built from its rows: copies the store cannot reach into,
     for the caller to delete (`loopml data rm`) and rebuild."""
     ws.store.deployments.get(deployment)  # NotFoundError naming it
-    counts = ws.store.predictions.forget(deployment, column, value, actor=_actor())
+    counts = ws.store.predictions.forget(deployment, column, value, actor=local_actor())
     return ForgetReport(
         deployment, column, counts["predictions"], counts["labels"],
         tuple(_feedback_versions(ws, deployment)),

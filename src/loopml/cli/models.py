@@ -172,9 +172,10 @@ def set_alias(
     reason: str = typer.Option(None, "--reason", help="Why, for the audit trail."),
 ) -> None:
     """Point ALIAS at VERSION; prints where it pointed before."""
-    from loopml.registry.api import actor
+    from loopml.core.auth import local_actor
 
-    previous = _ws().store.models.set_alias(name, alias, version, actor=actor(), reason=reason)
+    models = _ws().store.models
+    previous = models.set_alias(name, alias, version, actor=local_actor(), reason=reason)
     _moved(name, alias, previous, int(version))
 
 
@@ -185,11 +186,11 @@ def remove_alias(
     reason: str = typer.Option(None, "--reason", help="Why, for the audit trail."),
 ) -> None:
     """Remove ALIAS; prints the version it pointed at."""
+    from loopml.core.auth import local_actor
     from loopml.core.names import validate_alias
-    from loopml.registry.api import actor
 
     models = _ws().store.models
-    previous = models.delete_alias(name, validate_alias(alias), actor=actor(), reason=reason)
+    previous = models.delete_alias(name, validate_alias(alias), actor=local_actor(), reason=reason)
     _moved(name, alias, previous, None)
 
 

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import getpass
+import os
 from datetime import datetime
 
 from loopml.core.entities import FrozenDict
 
 ALL_PROJECTS = "*"
+
+
+def local_actor() -> str:
+    """Who acts from this process, for the audit trail: LOOPML_USER, else the OS user. (On a
+    server, the token's user replaces what a client sends: server.access.)"""
+    try:
+        return os.environ.get("LOOPML_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 class Role(enum.StrEnum):

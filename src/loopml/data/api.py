@@ -95,9 +95,9 @@ def get(
 def delete(name: str, version: int, *, workspace: Workspace | None = None) -> None:
     """Delete one version (audited; its number is never reused). Its files stay in the
     artifact store until `loopml gc` finds nothing else refers to them."""
-    from loopml.data.feedback import _actor
+    from loopml.core.auth import local_actor
 
-    _ws(workspace).store.datasets.delete_version(name, version, actor=_actor())
+    _ws(workspace).store.datasets.delete_version(name, version, actor=local_actor())
 
 
 def versions_of(name: str, *, workspace: Workspace | None = None) -> list[DatasetVersion]:

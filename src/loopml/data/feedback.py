@@ -12,8 +12,6 @@ version is what a `new_data` trigger on the dataset fires on.
 from __future__ import annotations
 
 import dataclasses
-import getpass
-import os
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from loopml.core import context
+from loopml.core.auth import local_actor
 from loopml.core.datasets import DatasetVersion
 from loopml.core.errors import InvalidArgumentError, NotFoundError
 from loopml.core.serving import Prediction, RouteMode
@@ -81,7 +80,7 @@ def build(
     record = _add(ws, name or default_name(deployment), rows.table(deployment))
     if record.created:
         details = {**_jsonable(source), "version": record.version, "digest": record.digest}
-        ws.store.audit.record(_actor(), ACTION, f"dataset:{record.name}", details)
+        ws.store.audit.record(local_actor(), ACTION, f"dataset:{record.name}", details)
     return FeedbackVersion(record, source)
 
 
@@ -148,13 +147,6 @@ def _jsonable(source: FeedbackSource) -> dict[str, Any]:
     for key in ("since", "until"):
         out[key] = out[key].isoformat() if out[key] is not None else None
     return out
-
-
-def _actor() -> str:
-    try:
-        return os.environ.get("LOOPML_USER") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def source_of(ws: Workspace, name: str, version: int) -> dict[str, Any] | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 import re
 import shutil
 import tempfile
@@ -14,6 +12,7 @@ from typing import Any
 from loopml.artifacts import objects
 from loopml.artifacts.objects import Stored
 from loopml.core import context
+from loopml.core.auth import local_actor
 from loopml.core.dirs import make_dirs
 from loopml.core.errors import InvalidArgumentError, LoopmlError, NotFoundError
 from loopml.core.models import (
@@ -35,14 +34,6 @@ _REF = re.compile(r"^(?P<name>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>\d+))?$"
 
 def _ws(workspace: Workspace | None, *, create: bool = False) -> Workspace:
     return workspace or Workspace.current(create=create)
-
-
-def actor() -> str:
-    """Who is acting: the token's user on a server, else the OS user."""
-    try:
-        return os.environ.get("LOOPML_USER") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def register(
@@ -240,11 +231,11 @@ def update_model(
 
 def archive(name: str, version: int, *, workspace: Workspace | None = None) -> ModelVersion:
     models = _ws(workspace).store.models
-    return models.update_version(name, version, status=VersionStatus.ARCHIVED, actor=actor())
+    return models.update_version(name, version, status=VersionStatus.ARCHIVED, actor=local_actor())
 
 
 def delete_version(name: str, version: int, *, workspace: Workspace | None = None) -> None:
-    _ws(workspace).store.models.delete_version(name, version, actor=actor())
+    _ws(workspace).store.models.delete_version(name, version, actor=local_actor())
 
 
 # -- aliases ------------------------------------------------------------------------------
@@ -258,14 +249,14 @@ def set_alias(
 ) -> ModelVersion:
     """Point `alias` at `version`; the move is written to the audit trail with who and why."""
     models = _ws(workspace).store.models
-    models.set_alias(name, alias, version, actor=actor(), reason=reason)
+    models.set_alias(name, alias, version, actor=local_actor(), reason=reason)
     return models.get_version(name, version)
 
 
 def delete_alias(
     name: str, alias: str, reason: str | None = None, *, workspace: Workspace | None = None
 ) -> int:
-    return _ws(workspace).store.models.delete_alias(name, alias, actor=actor(), reason=reason)
+    return _ws(workspace).store.models.delete_alias(name, alias, actor=local_actor(), reason=reason)
 
 
 def get_alias(name: str, alias: str, *, workspace: Workspace | None = None) -> ModelVersion:

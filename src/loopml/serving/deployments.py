@@ -14,10 +14,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from loopml.core.auth import local_actor
 from loopml.core.errors import ConflictError, InvalidArgumentError
 from loopml.core.models import ModelVersion, VersionStatus
 from loopml.core.serving import Deployment, DeploymentRevision, Route, RouteMode
-from loopml.registry.api import actor, resolve
+from loopml.registry.api import resolve
 from loopml.workspace import Workspace
 
 
@@ -38,7 +39,7 @@ def create(
     """A deployment whose primary route serves `model` (a reference such as NAME@champion)."""
     ws = _ws(workspace, create=True)
     route = _route(ws, model, RouteMode.PRIMARY)
-    return ws.store.deployments.create(name, [route], actor=actor(), reason=reason)
+    return ws.store.deployments.create(name, [route], actor=local_actor(), reason=reason)
 
 
 def get(name: str, *, workspace: Workspace | None = None) -> Deployment:
@@ -63,7 +64,7 @@ def _change(
     return ws.store.deployments.update(
         current.name,
         routes,
-        actor=actor(),
+        actor=local_actor(),
         action=action,
         reason=reason,
         expected_revision=current.revision,

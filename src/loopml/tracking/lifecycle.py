@@ -3,21 +3,13 @@ first started)."""
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Mapping
 from typing import Any
 
+from loopml.core.auth import local_actor
 from loopml.core.entities import Run, RunStatus
 from loopml.core.errors import ConflictError, InvalidArgumentError
 from loopml.workspace import Workspace
-
-
-def actor() -> str:
-    try:
-        return os.environ.get("LOOPML_USER") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def parent_project(ws: Workspace, parent: Any) -> str | None:
@@ -70,8 +62,8 @@ def next_steps(ws: Workspace, record: Run) -> dict[str, int]:
 
 
 def delete_run(ws: Workspace, run_id: str) -> Run:
-    return ws.store.runs.delete(run_id, actor=actor())
+    return ws.store.runs.delete(run_id, actor=local_actor())
 
 
 def restore_run(ws: Workspace, run_id: str) -> Run:
-    return ws.store.runs.restore(run_id, actor=actor())
+    return ws.store.runs.restore(run_id, actor=local_actor())
