@@ -20,7 +20,7 @@ from tests.serving.test_process import _serve
 
 pytestmark = pytest.mark.slow
 WORKERS = 2
-THREADS = 8
+THREADS = 16  # connections: the kernel hashes each to a worker (all on one: 2 in 65,536)
 REQUESTS = 1_200  # in all, over THREADS connections
 
 
@@ -28,6 +28,21 @@ def _workers(pid: int) -> set[int]:
     """The worker processes of a server (not multiprocessing's resource tracker)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return {int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()}
+
+
+def _listeners(port: int) -> int:
+    """How many sockets listen on the port: a worker joins only once its app has started."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    fields = [line.split() for line in lines]
+    return sum(1 for f in fields if f[1].endswith(f":{port:04X}") and f[3] == "0A")
+
+
+def _all_listening(url: str, count: int) -> None:
+    port = int(url.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 60
+    while _listeners(port) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _listeners(port) == count, f"{_listeners(port)} of {count} workers listen"
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -65,6 +80,7 @@ def test_workers_share_the_log_and_the_metrics(iris_workspace, tmp_path) -> None
     try:
         workers = _workers(process.pid)
         assert len(workers) == WORKERS
+        _all_listening(url, WORKERS)  # one ready worker answers before the other has started
         idle = {pid: _cpu_ticks(pid) for pid in workers}
         per_thread = REQUESTS // THREADS
         with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
