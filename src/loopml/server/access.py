@@ -66,9 +66,7 @@ class Access:
         `actor` is the token's user, whatever the client claims, unless the token is an
         administrator's everywhere: one may act for another user (the controller's service
         token records the actor it acts for), and could mint that user's token anyway."""
-        acts_for_others = principal is None or principal.may(Role.ADMIN, ALL_PROJECTS)
-        if not acts_for_others and "actor" in kwargs:
-            assert principal is not None
+        if principal is not None and "actor" in kwargs and not principal.may(Role.ADMIN):
             kwargs = {**kwargs, "actor": principal.user}
         if (store, method) != ("runs", "fail_stale"):
             return kwargs

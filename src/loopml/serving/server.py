@@ -115,7 +115,7 @@ def serve(
         from loopml.serving.workers import run_workers
 
         check_free(host, port)
-        run_workers(uvicorn.Config(None, **options), deployment, settings, ws.config, listening)
+        run_workers(options, deployment, settings, ws.config, listening)
         return
     app = create_app(ws, deployment, settings, host=host)
     _GracefulServer(uvicorn.Config(app, **options), app, listening).run()

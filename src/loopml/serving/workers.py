@@ -35,25 +35,22 @@ METRICS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client at im
 
 
 def run_workers(
-    config: Any,
+    options: dict[str, Any],
     deployment: str,
     settings: ServeSettings,
     workspace: WorkspaceConfig,
     listening: Callable[[], Any],
 ) -> None:
-    """Serve with `settings.workers` processes until SIGTERM or Ctrl-C; `config` is the
-    uvicorn.Config of a single-process server (its app is replaced by the worker factory).
+    """Serve with `settings.workers` processes until SIGTERM or Ctrl-C; `options` are the
+    uvicorn.Config arguments of a single-process server, without its app.
 
     Each worker listens on a socket of its own bound with SO_REUSEPORT, so that the kernel
     spreads connections evenly: on one shared socket, the worker that wakes first accepts a
     whole burst of keep-alive connections and the others idle (measured: 16 wrk connections
     all on one of two workers)."""
-    options = {"host": config.host, "port": config.port, "log_level": config.log_level,
-               "timeout_graceful_shutdown": config.timeout_graceful_shutdown,
-               "access_log": False, "lifespan": "on"}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="loopml-metrics-") as metrics_dir:
         os.environ[METRICS_VARIABLE] = metrics_dir
-        os.environ[WORKER_VARIABLE] = _encode(deployment, settings, workspace, config.host)
+        os.environ[WORKER_VARIABLE] = _encode(deployment, settings, workspace, options["host"])
         listening()
         _supervise(options, settings.workers)
 
